@@ -1,0 +1,4 @@
+export * from './types.js';
+export * from './errors.js';
+export * from './bitfield.js';
+export * from './cpuid.js';
