@@ -1,0 +1,30 @@
+// Device-side interfaces in the manner of rust-vmm vm-device: the device sees offsets inside its own range,
+// the bus owns the addresses. The CPU never talks to a device directly; it asks the VM's I/O router.
+
+export type IoSize = 1 | 2 | 4;
+export type MmioSize = 1 | 2 | 4 | 8;
+
+export interface PioDevice {
+  readonly name: string;
+  /** `offset` = port - base of the range the device was registered at. */
+  read(offset: number, size: IoSize): number;
+  write(offset: number, size: IoSize, value: number): void;
+}
+
+export interface MmioDevice {
+  readonly name: string;
+  /** `offset` = address - base of the range the device was registered at. */
+  read(offset: bigint, size: MmioSize): bigint;
+  write(offset: bigint, size: MmioSize, value: bigint): void;
+}
+
+/**
+ * What the CPU calls for port I/O and MMIO. `undefined` / `false` means nobody claims the address: the CPU
+ * then stops with an IoIn/IoOut/MmioRead/MmioWrite exit for the run loop (or the user) to complete.
+ */
+export interface IoRouter {
+  pioRead(port: number, size: IoSize): number | undefined;
+  pioWrite(port: number, size: IoSize, value: number): boolean;
+  mmioRead(gpa: bigint, size: MmioSize): bigint | undefined;
+  mmioWrite(gpa: bigint, size: MmioSize, value: bigint): boolean;
+}
