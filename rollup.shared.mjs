@@ -9,9 +9,9 @@ const pkg = JSON.parse(readFileSync(resolve('package.json'), 'utf8'));
 const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})];
 const external = (id) => id.startsWith('node:') || deps.some((d) => id === d || id.startsWith(d + '/'));
 const tsOptions = {
-  tsconfig: resolve('../tsconfig.base.json'),
-  include: ['src/**/*.ts'],
-  compilerOptions: { noEmit: false, declaration: false, sourceMap: true, outDir: 'dist', rootDir: 'src' },
+  tsconfig: resolve('tsconfig.build.json'),
+  // the plugin substitutes its own module kind unless told; keep NodeNext to match moduleResolution
+  compilerOptions: { module: 'NodeNext' },
   noEmitOnError: true,
 };
 
@@ -26,6 +26,6 @@ export default [
     input: 'src/index.ts',
     output: { file: 'dist/index.d.ts', format: 'esm' },
     external,
-    plugins: [dts({ tsconfig: resolve('../tsconfig.base.json') })],
+    plugins: [dts({ tsconfig: resolve('tsconfig.build.json') })],
   },
 ];
