@@ -27,4 +27,5 @@ export interface IoRouter {
   pioWrite(port: number, size: IoSize, value: number): boolean;
   mmioRead(gpa: bigint, size: MmioSize): bigint | undefined;
   mmioWrite(gpa: bigint, size: MmioSize, value: bigint): boolean;
+  /** EPT fast MMIO (vmx.c handle_ept_misconfig): asked BEFORE decoding a store to MMIO; true = done, only skip the insn. */ fastMmio?(gpa: bigint): boolean;
 }

@@ -1,0 +1,279 @@
+// Doorbells with KVM ioeventfd semantics, rule for rule from repo:torvalds/linux virt/kvm/eventfd.c:
+//   kvm_assign_ioeventfd      - validation order and errors, len-0 MMIO also on KVM_FAST_MMIO_BUS
+//   ioeventfd_check_collision - -EEXIST rules
+//   kvm_deassign_ioeventfd_idx- exact match (bus, fd, addr, len, wildcard, datamatch) else -ENOENT
+//   ioeventfd_in_range        - which write signals
+// and repo:torvalds/linux arch/x86/kvm/vmx/vmx.c handle_ept_misconfig for the fast MMIO path.
+import {
+  EEXIST,
+  EINVAL,
+  ENOENT,
+  KVM_IOEVENTFD_FLAG_DATAMATCH,
+  KVM_IOEVENTFD_FLAG_DEASSIGN,
+  KVM_IOEVENTFD_FLAG_PIO,
+  KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY,
+  KVM_IOEVENTFD_VALID_FLAG_MASK,
+  checkKvmIoeventfd,
+  type KvmIoeventfd,
+} from './ioeventfd.js';
+
+/** kvm_bus chosen by ioeventfd_bus_from_flags(): PIO flag -> PIO bus, else CCW flag -> CCW bus, else MMIO bus. */
+export type DoorbellSpace = 'pio' | 'mmio' | 'ccw';
+
+/** How a signal was delivered: a port write, an MMIO write completed without decode, or an emulated MMIO write. */
+export type DoorbellPath = 'pio' | 'mmio-fast' | 'mmio-full';
+
+export interface DoorbellSignal {
+  readonly doorbell: Doorbell;
+  readonly path: DoorbellPath;
+  readonly addr: bigint;
+  /** Bytes written; 0 on the fast path, where KVM never looks at the access (kvm_io_bus_write(..., 0, NULL)). */
+  readonly size: number;
+  /** Value written; undefined on the fast path (the data is never read). */
+  readonly value: bigint | undefined;
+}
+
+export type DoorbellCallback = (signal: DoorbellSignal) => void;
+
+export interface DoorbellSpec {
+  readonly space: 'pio' | 'mmio';
+  readonly addr: bigint | number;
+  /** 1/2/4/8, or 0 = any length (KVM_CAP_IOEVENTFD_ANY_LENGTH). Other values give -EINVAL, as in the kernel. */
+  readonly len: number;
+  /** Present = KVM_IOEVENTFD_FLAG_DATAMATCH; absent = wildcard. */
+  readonly datamatch?: bigint;
+  /** Opaque eventfd identity (default 0); deassign must name the same one. */
+  readonly fd?: number;
+  readonly onSignal?: DoorbellCallback;
+}
+
+export class Doorbell {
+  signals = 0;
+  fastSignals = 0;
+  fullSignals = 0;
+  pioSignals = 0;
+  constructor(
+    readonly space: DoorbellSpace,
+    readonly addr: bigint,
+    readonly len: number,
+    /** undefined = wildcard (no DATAMATCH flag). */
+    readonly datamatch: bigint | undefined,
+    readonly fd: number,
+    public onSignal: DoorbellCallback | undefined,
+  ) {}
+
+  get wildcard(): boolean {
+    return this.datamatch === undefined;
+  }
+
+  /** True if the doorbell is also on the fast-MMIO list (kvm_assign_ioeventfd: `!args->len && bus_idx == KVM_MMIO_BUS`). */
+  get fast(): boolean {
+    return this.len === 0 && this.space === 'mmio';
+  }
+
+  describe(): string {
+    const dm = this.datamatch === undefined ? 'any value' : `value 0x${this.datamatch.toString(16)}`;
+    return `${this.space} doorbell at 0x${this.addr.toString(16)} len ${this.len === 0 ? 'any' : this.len}, ${dm}, fd ${this.fd}`;
+  }
+}
+
+export type IoeventfdErrorCode = 'EINVAL' | 'EEXIST' | 'ENOENT';
+
+export type IoeventfdResult =
+  | { readonly ok: true; readonly errno: 0; readonly doorbell: Doorbell }
+  | { readonly ok: false; readonly errno: number; readonly code: IoeventfdErrorCode; readonly reason: string };
+
+const ERRNO: Record<IoeventfdErrorCode, number> = { EINVAL: -EINVAL, EEXIST: -EEXIST, ENOENT: -ENOENT };
+
+function fail(code: IoeventfdErrorCode, reason: string): IoeventfdResult {
+  return { ok: false, errno: ERRNO[code], code, reason };
+}
+
+const U64_MOD = 1n << 64n;
+
+function sizeMask(size: number): bigint {
+  return (1n << BigInt(size * 8)) - 1n;
+}
+
+export function specToKvmIoeventfd(spec: DoorbellSpec, deassign = false): KvmIoeventfd {
+  let flags = 0;
+  if (spec.space === 'pio') flags |= KVM_IOEVENTFD_FLAG_PIO;
+  if (spec.datamatch !== undefined) flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+  if (deassign) flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+  return {
+    datamatch: spec.datamatch ?? 0n,
+    addr: typeof spec.addr === 'bigint' ? spec.addr : BigInt(spec.addr),
+    len: spec.len,
+    fd: spec.fd ?? 0,
+    flags,
+  };
+}
+
+export class DoorbellSet {
+  /** Registration order, like kvm->ioeventfds. */
+  private readonly all: Doorbell[] = [];
+  /** Per bus, doorbells keyed by exact address (ioeventfd_in_range requires addr == p->addr). */
+  private readonly byAddr: Record<DoorbellSpace, Map<bigint, Doorbell[]>> = {
+    pio: new Map(),
+    mmio: new Map(),
+    ccw: new Map(),
+  };
+  /** KVM_FAST_MMIO_BUS: len-0 MMIO doorbells; collision rules allow at most one per address. */
+  private readonly fastMmio = new Map<bigint, Doorbell>();
+
+  get size(): number {
+    return this.all.length;
+  }
+
+  list(): readonly Doorbell[] {
+    return this.all.slice();
+  }
+
+  assign(spec: DoorbellSpec): IoeventfdResult {
+    return this.ioctl(specToKvmIoeventfd(spec), spec.onSignal);
+  }
+
+  deassign(spec: DoorbellSpec): IoeventfdResult {
+    return this.ioctl(specToKvmIoeventfd(spec, true));
+  }
+
+  /** kvm_ioeventfd(): raw struct fields in, 0 or a negative errno out (plus the doorbell / a reason). */
+  ioctl(args: KvmIoeventfd, onSignal?: DoorbellCallback): IoeventfdResult {
+    checkKvmIoeventfd(args);
+    if (args.flags & KVM_IOEVENTFD_FLAG_DEASSIGN) return this.deassignRaw(args);
+    return this.assignRaw(args, onSignal);
+  }
+
+  private assignRaw(args: KvmIoeventfd, onSignal: DoorbellCallback | undefined): IoeventfdResult {
+    const space = busFromFlags(args.flags);
+    const where = `${space} 0x${args.addr.toString(16)}`;
+    // kvm_assign_ioeventfd: "must be natural-word sized, or 0 to ignore length"
+    if (![0, 1, 2, 4, 8].includes(args.len)) {
+      return fail('EINVAL', `${where}: len ${args.len} is not 0, 1, 2, 4 or 8`);
+    }
+    // "check for range overflow": u64 addr + len wraps
+    if ((args.addr + BigInt(args.len)) % U64_MOD < args.addr) {
+      return fail('EINVAL', `${where}: addr + len ${args.len} overflows 64 bits`);
+    }
+    // "check for extra flags that we don't understand"
+    const unknown = args.flags & ~KVM_IOEVENTFD_VALID_FLAG_MASK;
+    if (unknown !== 0) {
+      return fail('EINVAL', `${where}: unknown flags 0x${(unknown >>> 0).toString(16)} (valid mask 0x${KVM_IOEVENTFD_VALID_FLAG_MASK.toString(16)})`);
+    }
+    // "ioeventfd with no length can't be combined with DATAMATCH"
+    if (args.len === 0 && args.flags & KVM_IOEVENTFD_FLAG_DATAMATCH) {
+      return fail('EINVAL', `${where}: len 0 (any length) cannot be combined with DATAMATCH`);
+    }
+    // kvm_assign_ioeventfd_idx: "The datamatch feature is optional, otherwise this is a wildcard"
+    const datamatch = args.flags & KVM_IOEVENTFD_FLAG_DATAMATCH ? args.datamatch : undefined;
+    const p = new Doorbell(space, args.addr, args.len, datamatch, args.fd, onSignal);
+    const clash = this.collision(p);
+    if (clash !== undefined) {
+      return fail('EEXIST', `${p.describe()} collides with existing ${clash.describe()}`);
+    }
+    this.all.push(p);
+    const at = this.byAddr[space].get(p.addr);
+    if (at === undefined) this.byAddr[space].set(p.addr, [p]);
+    else at.push(p);
+    // "When length is ignored, MMIO is also put on a separate bus, for faster lookups."
+    if (p.fast) this.fastMmio.set(p.addr, p);
+    return { ok: true, errno: 0, doorbell: p };
+  }
+
+  /** ioeventfd_check_collision: same bus and addr, and (either any-length, or same len and (either wildcard or same datamatch)). */
+  private collision(p: Doorbell): Doorbell | undefined {
+    for (const q of this.byAddr[p.space].get(p.addr) ?? []) {
+      if (q.len === 0 || p.len === 0) return q;
+      if (q.len === p.len && (q.wildcard || p.wildcard || q.datamatch === p.datamatch)) return q;
+    }
+    return undefined;
+  }
+
+  private deassignRaw(args: KvmIoeventfd): IoeventfdResult {
+    // kvm_deassign_ioeventfd does no validation: it searches and returns -ENOENT when nothing matches exactly.
+    const space = busFromFlags(args.flags);
+    const wildcard = !(args.flags & KVM_IOEVENTFD_FLAG_DATAMATCH);
+    const i = this.all.findIndex(
+      (p) =>
+        p.space === space &&
+        p.fd === args.fd &&
+        p.addr === args.addr &&
+        p.len === args.len &&
+        p.wildcard === wildcard &&
+        (p.wildcard || p.datamatch === args.datamatch),
+    );
+    const p = i < 0 ? undefined : this.all[i];
+    if (p === undefined) {
+      const dm = wildcard ? 'wildcard' : `datamatch 0x${args.datamatch.toString(16)}`;
+      return fail('ENOENT', `no ${space} doorbell at 0x${args.addr.toString(16)} len ${args.len} ${dm} fd ${args.fd}`);
+    }
+    this.all.splice(i, 1);
+    const at = this.byAddr[space].get(p.addr)!;
+    at.splice(at.indexOf(p), 1);
+    if (at.length === 0) this.byAddr[space].delete(p.addr);
+    if (p.fast) this.fastMmio.delete(p.addr);
+    return { ok: true, errno: 0, doorbell: p };
+  }
+
+  /**
+   * A write that went the full path (port I/O, or an MMIO store that was decoded and emulated). Signals and
+   * returns the matching doorbell (at most one can match, by the collision rules), else undefined.
+   */
+  write(space: 'pio' | 'mmio', addr: bigint, size: number, value: bigint): Doorbell | undefined {
+    const candidates = this.byAddr[space].get(addr);
+    if (candidates === undefined) return undefined;
+    const v = value & sizeMask(size);
+    for (const p of candidates) {
+      if (inRange(p, size, v)) {
+        signal(p, space === 'pio' ? 'pio' : 'mmio-full', addr, size, v);
+        return p;
+      }
+    }
+    return undefined;
+  }
+
+  /** Would a write of `size` at `addr` be consumed by a doorbell? (No signal; for tests and tracing.) */
+  peek(space: 'pio' | 'mmio', addr: bigint, size: number, value: bigint): Doorbell | undefined {
+    const v = value & sizeMask(size);
+    return this.byAddr[space].get(addr)?.find((p) => inRange(p, size, v));
+  }
+
+  /**
+   * KVM_FAST_MMIO_BUS lookup as in handle_ept_misconfig: only the GPA is known (no decode, no size, no data).
+   * True = a len-0 MMIO doorbell at `gpa` was signalled and the store is complete.
+   */
+  fastMmioWrite(gpa: bigint): boolean {
+    const p = this.fastMmio.get(gpa);
+    if (p === undefined) return false;
+    signal(p, 'mmio-fast', gpa, 0, undefined);
+    return true;
+  }
+
+  hasFastMmio(gpa: bigint): boolean {
+    return this.fastMmio.has(gpa);
+  }
+}
+
+function busFromFlags(flags: number): DoorbellSpace {
+  if (flags & KVM_IOEVENTFD_FLAG_PIO) return 'pio';
+  if (flags & KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY) return 'ccw';
+  return 'mmio';
+}
+
+/** ioeventfd_in_range (address already equal): len 0 hits always; else size must equal; then wildcard or data. */
+function inRange(p: Doorbell, size: number, value: bigint): boolean {
+  if (p.len === 0) return true;
+  if (size !== p.len) return false;
+  if (p.datamatch === undefined) return true;
+  // The kernel compares the zero-extended written value with the full u64 datamatch: a datamatch wider than
+  // `len` bytes can never match.
+  return value === p.datamatch;
+}
+
+function signal(p: Doorbell, path: DoorbellPath, addr: bigint, size: number, value: bigint | undefined): void {
+  p.signals++;
+  if (path === 'mmio-fast') p.fastSignals++;
+  else if (path === 'mmio-full') p.fullSignals++;
+  else p.pioSignals++;
+  p.onSignal?.({ doorbell: p, path, addr, size, value });
+}

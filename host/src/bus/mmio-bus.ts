@@ -1,0 +1,41 @@
+// MMIO bus: guest-physical addresses 0..2^64-1 as bigint (never truncated to a JS number).
+import type { MmioDevice, MmioSize } from './types.js';
+import { BusError, RangeBus, type BusHit, type BusMiss } from './range-bus.js';
+
+/** x86-64 guest-physical space modelled at its architectural maximum, 2^64 (any narrower MAXPHYADDR fits inside). */
+export const MMIO_SPACE_SIZE = 1n << 64n;
+
+function checkBig(what: string, v: bigint): bigint {
+  if (typeof v !== 'bigint') throw new BusError('mmio bus', 'bad-address', `${what} must be a bigint (got ${typeof v})`);
+  return v;
+}
+
+export class MmioBus {
+  private readonly bus = new RangeBus<MmioDevice>('mmio bus', MMIO_SPACE_SIZE);
+
+  get size(): number {
+    return this.bus.size;
+  }
+
+  register(base: bigint, length: bigint, device: MmioDevice): void {
+    this.bus.register(checkBig('base', base), checkBig('length', length), device);
+  }
+
+  /** Remove every range of `device`, or the range starting at `base`. Throws BusError if none. */
+  unregister(target: MmioDevice | bigint): void {
+    this.bus.unregister(target);
+  }
+
+  lookup(gpa: bigint): { device: MmioDevice; offset: bigint } | undefined {
+    const e = this.bus.find(gpa);
+    return e === undefined ? undefined : { device: e.device, offset: gpa - e.base };
+  }
+
+  resolve(gpa: bigint, size: MmioSize): BusHit<MmioDevice> | BusMiss<MmioDevice> {
+    return this.bus.resolve(gpa, size);
+  }
+
+  entries(): readonly { base: bigint; length: bigint; device: MmioDevice }[] {
+    return this.bus.entries();
+  }
+}

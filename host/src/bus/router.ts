@@ -1,0 +1,183 @@
+// The VM's I/O router: doorbells first (a matching write is consumed, as KVM's in-kernel ioeventfd consumes it
+// before userspace sees an exit), then the PIO / MMIO device buses; every access counted by kind and path.
+import type { IoRouter, IoSize, MmioSize } from './types.js';
+import { PioBus } from './pio-bus.js';
+import { MmioBus } from './mmio-bus.js';
+import { DoorbellSet } from './doorbell.js';
+import { ExitCounters } from '../cost/counters.js';
+
+/**
+ * The modelled second-level translation. 'ept': MMIO is backed by misconfigured EPT entries, so KVM can look the
+ * GPA up on KVM_FAST_MMIO_BUS before decoding (vmx.c handle_ept_misconfig). 'npt' (SVM) and 'shadow': no such
+ * fast path exists (commit 68c3b4d1676d: "only has effect for EPT on x86"); every MMIO write is decoded.
+ */
+export type MmuMode = 'ept' | 'npt' | 'shadow';
+
+export type AccessKind = 'pio-read' | 'pio-write' | 'mmio-read' | 'mmio-write';
+
+/** Why the router did not complete an access (the CPU then makes an IoIn/IoOut/MmioRead/MmioWrite exit). */
+export interface UnhandledAccess {
+  readonly kind: AccessKind;
+  readonly addr: bigint;
+  readonly size: number;
+  readonly why: 'unclaimed' | 'straddle';
+  readonly message: string;
+}
+
+export interface IoBusRouterOptions {
+  readonly pio?: PioBus;
+  readonly mmio?: MmioBus;
+  readonly doorbells?: DoorbellSet;
+  readonly counters?: ExitCounters;
+  readonly mmuMode?: MmuMode;
+  /**
+   * The vCPU runs a nested (L2) guest: handle_ept_misconfig skips the fast bus when is_guest_mode(vcpu), so
+   * MMIO doorbells take the full path.
+   */
+  readonly nested?: boolean;
+}
+
+/** Per access kind: how many reached a device, a doorbell (and by which path), or nobody. */
+export interface RouterStats {
+  pioRead: number;
+  pioWrite: number;
+  mmioRead: number;
+  mmioWrite: number;
+  doorbellPio: number;
+  doorbellFast: number;
+  doorbellFull: number;
+  unclaimed: number;
+  straddle: number;
+}
+
+function mask32(size: number): number {
+  return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+}
+
+function mask64(size: number): bigint {
+  return (1n << BigInt(size * 8)) - 1n;
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+export class IoBusRouter implements IoRouter {
+  readonly pio: PioBus;
+  readonly mmio: MmioBus;
+  readonly doorbells: DoorbellSet;
+  readonly counters: ExitCounters;
+  mmuMode: MmuMode;
+  nested: boolean;
+  readonly stats: RouterStats = {
+    pioRead: 0,
+    pioWrite: 0,
+    mmioRead: 0,
+    mmioWrite: 0,
+    doorbellPio: 0,
+    doorbellFast: 0,
+    doorbellFull: 0,
+    unclaimed: 0,
+    straddle: 0,
+  };
+  /** The most recent access nobody completed, with a readable reason. */
+  lastUnhandled: UnhandledAccess | undefined;
+
+  constructor(opts: IoBusRouterOptions = {}) {
+    this.pio = opts.pio ?? new PioBus();
+    this.mmio = opts.mmio ?? new MmioBus();
+    this.doorbells = opts.doorbells ?? new DoorbellSet();
+    this.counters = opts.counters ?? new ExitCounters();
+    this.mmuMode = opts.mmuMode ?? 'ept';
+    this.nested = opts.nested ?? false;
+  }
+
+  pioRead(port: number, size: IoSize): number | undefined {
+    // Doorbells never match reads (ioeventfd_ops has no .read).
+    const r = this.pio.resolve(port, size);
+    if ('kind' in r) {
+      this.miss('pio-read', BigInt(port), size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+      return undefined;
+    }
+    this.stats.pioRead++;
+    this.counters.add('pio');
+    return (r.device.read(r.offset, size) & mask32(size)) >>> 0;
+  }
+
+  pioWrite(port: number, size: IoSize, value: number): boolean {
+    const v = (value & mask32(size)) >>> 0;
+    if (this.doorbells.write('pio', BigInt(port), size, BigInt(v)) !== undefined) {
+      this.stats.doorbellPio++;
+      this.counters.add('doorbellPio');
+      return true;
+    }
+    const r = this.pio.resolve(port, size);
+    if ('kind' in r) {
+      this.miss('pio-write', BigInt(port), size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+      return false;
+    }
+    this.stats.pioWrite++;
+    this.counters.add('pio');
+    r.device.write(r.offset, size, v);
+    return true;
+  }
+
+  mmioRead(gpa: bigint, size: MmioSize): bigint | undefined {
+    const r = this.mmio.resolve(gpa, size);
+    if ('kind' in r) {
+      this.miss('mmio-read', gpa, size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+      return undefined;
+    }
+    this.stats.mmioRead++;
+    this.counters.add('mmioEmulated');
+    return r.device.read(r.offset, size) & mask64(size);
+  }
+
+  /** The full path: the store was decoded and emulated; a doorbell still consumes it (via KVM_MMIO_BUS). */
+  mmioWrite(gpa: bigint, size: MmioSize, value: bigint): boolean {
+    const v = value & mask64(size);
+    if (this.doorbells.write('mmio', gpa, size, v) !== undefined) {
+      this.stats.doorbellFull++;
+      this.counters.add('doorbellFull');
+      return true;
+    }
+    const r = this.mmio.resolve(gpa, size);
+    if ('kind' in r) {
+      this.miss('mmio-write', gpa, size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+      return false;
+    }
+    this.stats.mmioWrite++;
+    this.counters.add('mmioEmulated');
+    r.device.write(r.offset, size, v);
+    return true;
+  }
+
+  /**
+   * The hook the CPU calls BEFORE decoding/emulating a store to MMIO. True = the store is complete (a len-0
+   * doorbell at `gpa` was signalled; the CPU only advances RIP past the instruction, no operand is read).
+   * Only with 'ept' and not nested, as in handle_ept_misconfig; otherwise false and the CPU takes the full path.
+   */
+  fastMmio(gpa: bigint): boolean {
+    if (this.mmuMode !== 'ept' || this.nested) return false;
+    if (!this.doorbells.fastMmioWrite(gpa)) return false;
+    this.stats.doorbellFast++;
+    this.counters.add('doorbellFast');
+    return true;
+  }
+
+  private miss(
+    kind: AccessKind,
+    addr: bigint,
+    size: number,
+    why: 'unclaimed' | 'straddle',
+    entry: { base: bigint; end: bigint; device: { name: string } } | undefined,
+  ): void {
+    const at = `${kind} of ${size} byte(s) at ${hex(addr)}`;
+    const message =
+      entry === undefined
+        ? `${at}: no device claims this address`
+        : `${at}: runs past the end of ${JSON.stringify(entry.device.name)} [${hex(entry.base)}, ${hex(entry.end)})`;
+    if (why === 'straddle') this.stats.straddle++;
+    else this.stats.unclaimed++;
+    this.counters.add('unhandled');
+    this.lastUnhandled = { kind, addr, size, why, message };
+  }
+}

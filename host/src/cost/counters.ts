@@ -1,0 +1,72 @@
+// Counters for every exit kind and path the emulator models. The CPU, the router and the hypervisor layer all
+// bump the same ExitCounters object; CostModel (model.ts) turns a snapshot into cycles, time and CPU share.
+
+/** Every exit kind and path with its own cost. */
+export const EXIT_KINDS = [
+  /** Hypercall completed in the kernel (VMCALL/VMMCALL exit, answered without a trip to userspace). */
+  'hypercall',
+  /** #UD on the other vendor's hypercall instruction, emulated and patched (KVM handle_ud -> emulator_fix_hypercall). */
+  'udPatch',
+  /** Port I/O that exits to the device model (userspace). */
+  'pio',
+  /** MMIO access decoded and emulated, then handed to the device model. */
+  'mmioEmulated',
+  /** MMIO write consumed by a len-0 doorbell without decode (EPT misconfig + KVM_FAST_MMIO_BUS). */
+  'doorbellFast',
+  /** MMIO write consumed by a doorbell after full decode and emulation (NPT / shadow, or a sized doorbell). */
+  'doorbellFull',
+  /** Port write consumed by a doorbell (in-kernel, no decode needed: the exit information names port and size). */
+  'doorbellPio',
+  'msr',
+  'cpuid',
+  /** An exit of a nested (L2) guest reflected to the L1 hypervisor. */
+  'nestedReflection',
+  'hlt',
+  /** Port I/O or MMIO that nobody claims (exits to the user). */
+  'unhandled',
+] as const;
+
+export type ExitKind = (typeof EXIT_KINDS)[number];
+
+export type CounterSnapshot = Readonly<Record<ExitKind, number>>;
+
+export function emptyCounts(): Record<ExitKind, number> {
+  const r = {} as Record<ExitKind, number>;
+  for (const k of EXIT_KINDS) r[k] = 0;
+  return r;
+}
+
+export class ExitCounters {
+  private readonly counts = emptyCounts();
+
+  add(kind: ExitKind, n = 1): void {
+    if (!(kind in this.counts)) throw new RangeError(`unknown exit kind ${JSON.stringify(kind)}`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`count for ${kind} must be a non-negative integer (got ${n})`);
+    this.counts[kind] += n;
+  }
+
+  get(kind: ExitKind): number {
+    return this.counts[kind];
+  }
+
+  total(): number {
+    let t = 0;
+    for (const k of EXIT_KINDS) t += this.counts[k];
+    return t;
+  }
+
+  snapshot(): CounterSnapshot {
+    return { ...this.counts };
+  }
+
+  reset(): void {
+    for (const k of EXIT_KINDS) this.counts[k] = 0;
+  }
+
+  /** Counts added since `before` (for measuring one phase of a run). */
+  since(before: CounterSnapshot): CounterSnapshot {
+    const r = emptyCounts();
+    for (const k of EXIT_KINDS) r[k] = this.counts[k] - before[k];
+    return r;
+  }
+}
