@@ -1,0 +1,1 @@
+export * from './emit/index.js';
