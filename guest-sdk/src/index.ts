@@ -1,1 +1,3 @@
-export * from './emit/index.js';
+// @pvkit/guest-sdk: x86 assembler, guest stub generator and emitters.
+export * from './image.js';
+export * from './x86/index.js';

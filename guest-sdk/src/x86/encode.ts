@@ -1,0 +1,373 @@
+// Instruction encoder: match operands against the form table, then lay out
+// [group-1 prefix][66][REX][opcode][ModRM][SIB][disp][imm] (Intel SDM Vol. 2 chapter 2).
+
+import { AsmError } from './errors.js';
+import { FORMS, LOCKABLE, type Form } from './forms.js';
+import { type LabelRef, type Mem, type Operand, type Size, isImm, isLabel, isMem, isReg, showMem, showLabel, hex } from './operands.js';
+import { type Reg, isLongModeOnly } from './registers.js';
+
+export type Bits = 32 | 64;
+export type Prefix = 'lock' | 'rep' | 'repe' | 'repne';
+
+/** A place in the instruction that holds a label's address (abs) or its distance from the instruction end (pcrel). */
+export interface Fixup {
+  readonly at: number;
+  readonly size: 4 | 8;
+  readonly ref: LabelRef;
+  readonly pcrel: boolean;
+}
+
+export interface Encoded {
+  readonly bytes: Uint8Array;
+  readonly fixups: readonly Fixup[];
+  /** nasm source for exactly these bytes. */
+  readonly text: string;
+}
+
+interface Pat {
+  k: 'r' | 'rm' | 'm' | 'acc' | 'imm' | 'cl' | 'dx' | 'one' | 'moffs';
+  s?: string;
+  imm?: string;
+}
+
+const patCache = new Map<string, Pat>();
+function parsePat(p: string): Pat {
+  let v = patCache.get(p);
+  if (!v) {
+    const m = /^(rm|r|m|acc)(8|16|32|64|v|y|z|n)?$/.exec(p);
+    if (m) v = { k: m[1] as Pat['k'], s: m[2] };
+    else if (['iv', 's8', 'ib', 'u8', 'i16', 'i64', 'u32'].includes(p)) v = { k: 'imm', imm: p };
+    else if (p === 'cl' || p === 'dx' || p === 'one' || p === 'moffs') v = { k: p };
+    else throw new Error(`internal: bad pattern ${p}`);
+    patCache.set(p, v);
+  }
+  return v;
+}
+
+function sizesOf(s: string | undefined, bits: Bits): readonly number[] {
+  switch (s) {
+    case 'v': return bits === 64 ? [16, 32, 64] : [16, 32];
+    case 'y': return bits === 64 ? [32, 64] : [32];
+    case 'z': return [16, 32];
+    case 'n': return bits === 64 ? [16, 64] : [16, 32];
+    case undefined: return [];
+    default: return [Number(s)];
+  }
+}
+
+const generic = (s: string | undefined): boolean => s === 'v' || s === 'y' || s === 'z' || s === 'n';
+
+class NoMatch {
+  constructor(readonly rank: number, readonly why: string) {}
+}
+
+const POW = (n: number): bigint => 1n << BigInt(n);
+function fitsS(v: bigint, bits: number): boolean {
+  return v >= -POW(bits - 1) && v < POW(bits - 1);
+}
+/** Two's-complement value of v in `bits` bits as a signed number. */
+function asSigned(v: bigint, bits: number): bigint {
+  return BigInt.asIntN(bits, v);
+}
+
+interface Resolved {
+  osz: number;
+  /** Operands as printed (memory sizes filled in). */
+  ops: Operand[];
+}
+
+function operandSize(o: Operand): number | undefined {
+  if (isReg(o)) return o.size;
+  if (isMem(o)) return o.size;
+  return undefined;
+}
+
+/** Check one form; returns the operand size or throws NoMatch. */
+function match(form: Form, ops: readonly Operand[], bits: Bits): Resolved {
+  if (form.mode && form.mode !== bits) throw new NoMatch(0, `only in ${form.mode}-bit mode`);
+  if (form.ops.length !== ops.length) throw new NoMatch(0, 'operand count');
+  const pats = form.ops.map(parsePat);
+  // Kinds first.
+  pats.forEach((p, i) => {
+    const o = ops[i]!;
+    const ok =
+      p.k === 'r' || p.k === 'acc' ? isReg(o) && (p.k === 'r' || o.num === 0) && !(p.k === 'acc' && o.high8) :
+      p.k === 'rm' ? isReg(o) || isMem(o) :
+      p.k === 'm' ? isMem(o) :
+      p.k === 'moffs' ? isMem(o) && !o.base && !o.index && !o.rip :
+      p.k === 'cl' ? isReg(o) && o.name === 'cl' :
+      p.k === 'dx' ? isReg(o) && o.name === 'dx' :
+      p.k === 'one' ? isImm(o) && BigInt(o) === 1n :
+      /* imm */ isImm(o) || (isLabel(o) && (p.imm === 'iv' || p.imm === 'i64'));
+    if (!ok) throw new NoMatch(0, `operand ${i + 1} kind`);
+  });
+  // Operand size: fixed by the form, else by the first generic sized operand.
+  let osz = form.size ?? 0;
+  if (!osz) {
+    pats.forEach((p, i) => {
+      const sz = operandSize(ops[i]!);
+      if (!osz && generic(p.s) && sz) osz = sz;
+    });
+  }
+  if (!osz) {
+    const first = pats.findIndex((p) => (p.k === 'r' || p.k === 'rm' || p.k === 'acc' || (p.k === 'm' && p.s)) && p.s);
+    if (first >= 0 && !generic(pats[first]!.s)) osz = Number(pats[first]!.s);
+    else if (form.d64) osz = bits;
+    else if (first >= 0) throw new NoMatch(1, 'operand size not specified: give the memory operand a size (byte/word/dword/qword)');
+  }
+  // Registers that can size an unsized memory operand (not cl/dx used as fixed operands).
+  const regSizes = new Set<number>();
+  pats.forEach((p, i) => {
+    const o = ops[i]!;
+    if (isReg(o) && (p.k === 'r' || p.k === 'rm' || p.k === 'acc')) regSizes.add(o.size);
+  });
+  const out: Operand[] = [...ops];
+  pats.forEach((p, i) => {
+    const o = ops[i]!;
+    if (!(p.k === 'r' || p.k === 'rm' || p.k === 'acc' || p.k === 'm' || p.k === 'moffs') || (p.k === 'm' && !p.s)) return;
+    const allowed = generic(p.s) ? sizesOf(p.s, bits).filter((s) => s === osz) : p.s ? sizesOf(p.s, bits) : [osz];
+    const sz = operandSize(o);
+    if (sz === undefined) {
+      const want = allowed[0];
+      if (want === undefined) throw new NoMatch(1, `operand size ${osz} not allowed here`);
+      if (!regSizes.has(want) && !form.d64) throw new NoMatch(1, 'operand size not specified: give the memory operand a size (byte/word/dword/qword)');
+      out[i] = { ...(o as Mem), size: want as Size };
+    } else if (!allowed.includes(sz)) {
+      throw new NoMatch(1, `operand sizes do not fit this instruction (${ops.map((x) => operandSize(x) ?? '-').join(', ')})`);
+    }
+  });
+  // Immediates.
+  pats.forEach((p, i) => {
+    if (p.k !== 'imm') return;
+    const o = ops[i]!;
+    if (isLabel(o)) {
+      if (p.imm === 'iv' && osz !== 32) throw new NoMatch(2, `a label address fits a ${osz}-bit immediate field only as abs32/abs64; use mov with a 32-bit or 64-bit register`);
+      if (p.imm === 'i64' && osz !== 64) throw new NoMatch(2, 'label');
+      return;
+    }
+    const v = BigInt(o as bigint);
+    const range = (lo: bigint, hi: bigint, what: string): void => {
+      if (v < lo || v >= hi) throw new NoMatch(2, `immediate ${hex(v)} does not fit ${what}`);
+    };
+    switch (p.imm) {
+      case 'iv':
+        if (osz === 64) {
+          range(-POW(63), POW(64), 'in 64 bits');
+          if (!fitsS(asSigned(v, 64), 32)) throw new NoMatch(2, `immediate ${hex(v)} does not fit a sign-extended 32-bit field`);
+        } else range(-POW(osz - 1), POW(osz), `in ${osz} bits`);
+        break;
+      case 's8':
+        range(-POW(osz - 1), POW(osz), `in ${osz} bits`);
+        if (!fitsS(asSigned(v, osz), 8)) throw new NoMatch(2, `immediate ${hex(v)} does not fit a sign-extended 8-bit field`);
+        break;
+      case 'ib': range(-128n, 256n, 'in 8 bits'); break;
+      case 'u8': range(0n, 256n, 'an unsigned 8-bit field'); break;
+      case 'i16': range(0n, POW(16), 'an unsigned 16-bit field'); break;
+      case 'i64': range(-POW(63), POW(64), 'in 64 bits'); break;
+      case 'u32':
+        range(-POW(63), POW(64), 'in 64 bits');
+        if (BigInt.asUintN(64, v) >= POW(32)) throw new NoMatch(2, 'u32');
+        break;
+    }
+  });
+  if (form.notNop && bits === 64 && ops.every((o) => isReg(o) && o.num === 0 && o.size === 32)) throw new NoMatch(0, 'nop');
+  return { osz, ops: out };
+}
+
+function immBytes(v: bigint, n: number, out: number[]): void {
+  const u = BigInt.asUintN(n * 8, v);
+  for (let i = 0; i < n; i++) out.push(Number((u >> BigInt(8 * i)) & 0xffn));
+}
+
+function immWidth(p: string, osz: number): number {
+  switch (p) {
+    case 'iv': return osz === 16 ? 2 : 4;
+    case 's8': case 'ib': case 'u8': return 1;
+    case 'i16': return 2;
+    case 'i64': return 8;
+    case 'u32': return 4;
+    default: return 0;
+  }
+}
+
+interface ModRM {
+  bytes: number[];
+  rexB: boolean;
+  rexX: boolean;
+  /** Displacement location relative to the ModRM byte and its label, if any. */
+  fix?: { at: number; ref: LabelRef; pcrel: boolean };
+}
+
+function encodeModRM(where: string, regField: number, rm: Reg | Mem, bits: Bits): ModRM {
+  if (isReg(rm)) return { bytes: [0xc0 | ((regField & 7) << 3) | (rm.num & 7)], rexB: rm.num >= 8, rexX: false };
+  const m = rm;
+  const r3 = (regField & 7) << 3;
+  if (m.rip) {
+    if (bits !== 64) throw new AsmError(where, 'RIP-relative addressing exists only in 64-bit mode; use an absolute mem(label) in 32-bit mode');
+    return { bytes: [r3 | 5, 0, 0, 0, 0], rexB: false, rexX: false, fix: { at: 1, ref: m.label!, pcrel: true } };
+  }
+  for (const r of [m.base, m.index]) {
+    if (r && r.size !== bits) throw new AsmError(where, `${r.name} cannot address memory in ${bits}-bit mode (address-size override is not supported); use a ${bits}-bit register`);
+  }
+  if (m.label && bits === 64) {
+    throw new AsmError(where, `absolute label address ${showLabel(m.label)} in 64-bit mode needs a sign-extended 32-bit relocation; use mem.rip(label) instead`);
+  }
+  const disp = m.disp;
+  const out: number[] = [];
+  const dispBytes = (n: number): void => immBytes(disp, n, out);
+  if (!m.base) {
+    // No base: disp32 alone (rm=101 in 32-bit; SIB with base=101,index=100 in 64-bit, where rm=101 means RIP).
+    if (!m.index && bits === 32) {
+      out.push(r3 | 5);
+    } else {
+      out.push(r3 | 4);
+      const idx = m.index ? m.index.num & 7 : 4;
+      out.push((m.index ? Math.log2(m.scale) << 6 : 0) | (idx << 3) | 5);
+    }
+    const at = out.length;
+    dispBytes(4);
+    return { bytes: out, rexB: false, rexX: !!m.index && m.index.num >= 8, fix: m.label ? { at, ref: m.label, pcrel: false } : undefined };
+  }
+  const b = m.base.num & 7;
+  const mod = m.label ? 2 : disp === 0n && b !== 5 ? 0 : fitsS(disp, 8) ? 1 : 2;
+  if (m.index || b === 4) {
+    out.push((mod << 6) | r3 | 4);
+    const idx = m.index ? m.index.num & 7 : 4;
+    out.push((m.index ? Math.log2(m.scale) << 6 : 0) | (idx << 3) | b);
+  } else {
+    out.push((mod << 6) | r3 | b);
+  }
+  const at = out.length;
+  if (mod === 1) dispBytes(1);
+  if (mod === 2) dispBytes(4);
+  return {
+    bytes: out,
+    rexB: m.base.num >= 8,
+    rexX: !!m.index && m.index.num >= 8,
+    fix: m.label ? { at, ref: m.label, pcrel: false } : undefined,
+  };
+}
+
+function showOp(o: Operand, p: Pat, osz: number): string {
+  if (isReg(o)) return o.name;
+  if (isMem(o)) return showMem(o, p.k !== 'm' && p.k !== 'moffs');
+  if (isLabel(o)) return `strict ${p.imm === 'i64' ? 'qword' : 'dword'} ${showLabel(o)}`;
+  const v = BigInt(o);
+  // Print the value the encoder used, so nasm sees the same immediate (e.g. 0xffffffff as -1 for imm8 forms).
+  if (p.imm === 's8') return hex(asSigned(v, osz));
+  return hex(v);
+}
+
+const PREFIX_BYTE: Record<Prefix, number> = { lock: 0xf0, rep: 0xf3, repe: 0xf3, repne: 0xf2 };
+
+function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | undefined, where: string): Encoded {
+  const pats = form.ops.map(parsePat);
+  const ops = r.ops;
+  const bytes: number[] = [];
+  if (prefix) bytes.push(PREFIX_BYTE[prefix]);
+  if (r.osz === 16) bytes.push(0x66);
+  let rexW = r.osz === 64 && !form.d64 && !form.noW;
+  let rexR = false, rexX = false, rexB = false;
+  let modrm: ModRM | undefined;
+  if (form.rm !== undefined) {
+    const regField = form.ext ?? (ops[form.reg!] as Reg).num;
+    rexR = form.ext === undefined && (ops[form.reg!] as Reg).num >= 8;
+    modrm = encodeModRM(where, regField, ops[form.rm] as Reg | Mem, bits);
+    rexB = modrm.rexB;
+    rexX = modrm.rexX;
+  }
+  const op = [...form.op];
+  if (form.plus !== undefined) {
+    const pr = ops[form.plus] as Reg;
+    op[op.length - 1]! += pr.num & 7;
+    rexB = pr.num >= 8;
+  }
+  const regs = ops.filter(isReg);
+  const forceRex = regs.some((x) => x.needsRex);
+  const rex = rexW || rexR || rexX || rexB || forceRex;
+  if (rex) {
+    const h = regs.find((x) => x.high8);
+    if (h) throw new AsmError(where, `${h.name} cannot be encoded in an instruction that needs a REX prefix (SDM 2.2.1.2); use ${regs.find((x) => x.needsRex || x.num >= 8 || x.size === 64)?.name ?? 'other registers'} with al/cl/dl/bl instead`);
+    if (bits !== 64) throw new AsmError(where, 'needs a REX prefix, which does not exist in 32-bit mode');
+    bytes.push(0x40 | (rexW ? 8 : 0) | (rexR ? 4 : 0) | (rexX ? 2 : 0) | (rexB ? 1 : 0));
+  }
+  bytes.push(...op);
+  const fixups: Fixup[] = [];
+  if (modrm) {
+    if (modrm.fix) fixups.push({ at: bytes.length + modrm.fix.at, size: 4, ref: modrm.fix.ref, pcrel: modrm.fix.pcrel });
+    bytes.push(...modrm.bytes);
+  }
+  if (form.moffs !== undefined) {
+    const m = ops[form.moffs] as Mem;
+    if (m.label) fixups.push({ at: bytes.length, size: 4, ref: m.label, pcrel: false });
+    immBytes(m.disp, 4, bytes);
+  }
+  if (form.imm !== undefined) {
+    const p = pats[form.imm]!;
+    const n = immWidth(p.imm!, r.osz);
+    const o = ops[form.imm]!;
+    if (isLabel(o)) {
+      fixups.push({ at: bytes.length, size: n as 4 | 8, ref: o, pcrel: false });
+      immBytes(0n, n, bytes);
+    } else immBytes(BigInt(o as bigint), n, bytes);
+  }
+  const text = `${prefix ? prefix + ' ' : ''}${mn}${ops.length ? ' ' + ops.map((o, i) => showOp(o, pats[i]!, r.osz)).join(', ') : ''}`;
+  return { bytes: Uint8Array.from(bytes), fixups, text };
+}
+
+export function describe(mn: string, ops: readonly Operand[], prefix?: Prefix): string {
+  const show = (o: Operand): string => isReg(o) ? o.name : isMem(o) ? showMem(o, true) : isLabel(o) ? showLabel(o) : hex(BigInt(o));
+  return `${prefix ? prefix + ' ' : ''}${mn}${ops.length ? ' ' + ops.map(show).join(', ') : ''}`;
+}
+
+/** Encode one instruction; throws AsmError naming the instruction, its operands and why. */
+export function encode(mn: string, ops: readonly Operand[], bits: Bits, prefix?: Prefix): Encoded {
+  const where = describe(mn, ops, prefix);
+  const forms = FORMS[mn];
+  if (!forms) throw new AsmError(where, `unknown instruction "${mn}"`);
+  for (const o of ops) {
+    const regs = isReg(o) ? [o] : isMem(o) ? [o.base, o.index].filter((x): x is Reg => !!x) : [];
+    for (const x of regs) {
+      if (bits === 32 && isLongModeOnly(x)) throw new AsmError(where, `${x.name} does not exist in 32-bit mode`);
+    }
+    if (typeof o === 'number' && !Number.isSafeInteger(o)) throw new AsmError(where, `immediate ${o} is not a safe integer; pass a bigint`);
+  }
+  let best: Encoded | undefined;
+  let fail: NoMatch | undefined;
+  for (const form of forms) {
+    let r: Resolved;
+    try {
+      r = match(form, ops, bits);
+    } catch (e) {
+      if (!(e instanceof NoMatch)) throw e;
+      if (!fail || e.rank > fail.rank) fail = e;
+      continue;
+    }
+    const enc = emit(mn, form, r, bits, prefix, where);
+    if (!best || enc.bytes.length < best.bytes.length) best = enc;
+  }
+  if (!best) {
+    let why = fail && fail.rank > 0 ? fail.why : `no ${bits}-bit encoding takes these operands (${ops.map(kindOf).join(', ') || 'none'})`;
+    if (fail?.rank === 2 && ops.some(isMem) && ops.some((o) => isImm(o) && !fitsS(asSigned(BigInt(o), 64), 32))) {
+      why = `a 64-bit immediate cannot be stored to memory: only mov r64, imm64 takes one; memory gets a sign-extended imm32 (${fail.why})`;
+    }
+    throw new AsmError(where, why);
+  }
+  if (prefix === 'lock') {
+    if (!LOCKABLE.has(mn) || !isMem(ops[0]!)) throw new AsmError(where, 'lock needs a read-modify-write instruction with a memory destination (SDM 8.1.2.2)');
+  }
+  if (prefix && prefix !== 'lock') {
+    const stem = mn.replace(/[bwdq]$/, '');
+    const ok = prefix === 'rep' ? ['movs', 'stos', 'lods', 'ins', 'outs', 'cmps', 'scas'].includes(stem) : ['cmps', 'scas'].includes(stem);
+    if (!ok || ops.length) throw new AsmError(where, `${prefix} applies only to string instructions${prefix === 'rep' ? '' : ' cmps/scas'}`);
+  }
+  return best;
+}
+
+
+function kindOf(o: Operand): string {
+  if (isReg(o)) return `reg${o.size}`;
+  if (isMem(o)) return `mem${o.size ?? ''}`;
+  if (isLabel(o)) return 'label';
+  return 'imm';
+}
