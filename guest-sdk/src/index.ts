@@ -1,3 +1,4 @@
 // @pvkit/guest-sdk: x86 assembler, guest stub generator and emitters.
 export * from './image.js';
 export * from './x86/index.js';
+export * from './emit/index.js';

@@ -1,4 +1,5 @@
-// Flat layout of an Image: sections in order, each at the next multiple of its alignment from `origin`.
+// Flat layout of an Image: sections in order, each at the next multiple of its alignment counted from
+// `origin` (the same rule as emit/layout.ts, so toBinary() and the assembler agree on addresses).
 
 import type { Image, SectionName } from '../image.js';
 
@@ -12,12 +13,12 @@ function alignUp(v: bigint, a: number): bigint {
 /** Load address of each section when the image is laid out flat from `origin` (nasm `-f bin` with `follows=`). */
 export function sectionAddresses(img: Pick<Image, 'sections' | 'origin'>): Map<SectionName, bigint> {
   const out = new Map<SectionName, bigint>();
-  let at = img.origin;
-  img.sections.forEach((s, i) => {
-    const base = i === 0 ? at : alignUp(at, s.align);
-    out.set(s.name, base);
-    at = base + BigInt(s.bytes.length);
-  });
+  let at = 0n;
+  for (const s of img.sections) {
+    const off = alignUp(at, s.align);
+    out.set(s.name, img.origin + off);
+    at = off + BigInt(s.bytes.length);
+  }
   return out;
 }
 
