@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import { EXIT_KINDS, ExitCounters } from '../src/cost/counters.js';
+import { COST_KINDS, CostCounters } from '../src/cost/counters.js';
 import { CostModel, DEFAULT_CYCLE_TABLE, EMULATION_CYCLES_2012, formatReport } from '../src/cost/model.js';
 import { deltaCost, exitRateCost, maxExitRate, pathDelta, rateForShare } from '../src/cost/what-if.js';
 
@@ -10,7 +10,7 @@ if (!hasFacts) console.warn(`cost.test: ${FACTS} not found; skipping the check o
 
 describe('default cycle table', () => {
   it('has an entry with a source for every exit kind; estimates say so', () => {
-    for (const k of EXIT_KINDS) {
+    for (const k of COST_KINDS) {
       const e = DEFAULT_CYCLE_TABLE[k];
       expect(e.cycles).toBeGreaterThan(0);
       expect(e.source.length).toBeGreaterThan(10);
@@ -31,7 +31,7 @@ describe('default cycle table', () => {
       unhandled: 'inl_from_qemu',
       nestedReflection: 'nested (L2 in L1)',
     };
-    for (const k of EXIT_KINDS) {
+    for (const k of COST_KINDS) {
       const e = DEFAULT_CYCLE_TABLE[k];
       if (e.estimate) continue;
       const row = rowWith(names[k]!);
@@ -63,8 +63,8 @@ describe('CostModel.report', () => {
     expect(m.entry('hypercall').source).toBe('user override');
   });
 
-  it('accepts a live ExitCounters and uses the default table', () => {
-    const c = new ExitCounters();
+  it('accepts a live CostCounters and uses the default table', () => {
+    const c = new CostCounters();
     c.add('doorbellFull', 10);
     c.add('doorbellFast', 10);
     const r = new CostModel().report(c, { ghz: 1, seconds: 1 });
@@ -91,9 +91,9 @@ describe('CostModel.report', () => {
   });
 });
 
-describe('ExitCounters', () => {
+describe('CostCounters', () => {
   it('adds, totals, snapshots, diffs and resets', () => {
-    const c = new ExitCounters();
+    const c = new CostCounters();
     c.add('cpuid');
     const before = c.snapshot();
     c.add('cpuid', 4);

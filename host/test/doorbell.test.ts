@@ -58,9 +58,9 @@ int main(void) {
       K.KVM_CAP_IOEVENTFD,
       K.KVM_CAP_IOEVENTFD_NO_LENGTH,
       K.KVM_CAP_IOEVENTFD_ANY_LENGTH,
-      K.ENOENT,
-      K.EEXIST,
-      K.EINVAL,
+      K.LINUX_ENOENT,
+      K.LINUX_EEXIST,
+      K.LINUX_EINVAL,
     ]);
     expect(layout!.split(' ').map(Number)).toEqual([K.KVM_IOEVENTFD_STRUCT_SIZE, 0, 8, 16, 20, 24]);
     const raw: K.KvmIoeventfd = {
@@ -95,19 +95,19 @@ const raw = (r: Partial<K.KvmIoeventfd>): K.KvmIoeventfd => ({ datamatch: 0n, ad
 
 describe('kvm_assign_ioeventfd validation (virt/kvm/eventfd.c)', () => {
   const cases: [string, K.KvmIoeventfd, number][] = [
-    ['len 3', raw({ len: 3 }), -K.EINVAL],
-    ['len 16', raw({ len: 16 }), -K.EINVAL],
-    ['len 5', raw({ len: 5 }), -K.EINVAL],
-    ['addr + len wraps', raw({ addr: (1n << 64n) - 4n, len: 4 }), -K.EINVAL],
-    ['addr + len wraps by one', raw({ addr: (1n << 64n) - 1n, len: 1 }), -K.EINVAL],
+    ['len 3', raw({ len: 3 }), -K.LINUX_EINVAL],
+    ['len 16', raw({ len: 16 }), -K.LINUX_EINVAL],
+    ['len 5', raw({ len: 5 }), -K.LINUX_EINVAL],
+    ['addr + len wraps', raw({ addr: (1n << 64n) - 4n, len: 4 }), -K.LINUX_EINVAL],
+    ['addr + len wraps by one', raw({ addr: (1n << 64n) - 1n, len: 1 }), -K.LINUX_EINVAL],
     ['addr at the top with len 0 does not wrap', raw({ addr: (1n << 64n) - 1n, len: 0 }), 0],
     ['addr + len reaching 2^64 - 1 is fine', raw({ addr: (1n << 64n) - 9n, len: 8 }), 0],
-    ['unknown flag bit 5', raw({ flags: 1 << 5 }), -K.EINVAL],
-    ['unknown flag bit 31', raw({ flags: 0x80000000 }), -K.EINVAL],
+    ['unknown flag bit 5', raw({ flags: 1 << 5 }), -K.LINUX_EINVAL],
+    ['unknown flag bit 31', raw({ flags: 0x80000000 }), -K.LINUX_EINVAL],
     ['fast_mmio enum bit 4 is inside the valid mask', raw({ flags: 1 << K.KVM_IOEVENTFD_FLAG_NR_FAST_MMIO }), 0],
-    ['len 0 with DATAMATCH', raw({ len: 0, flags: K.KVM_IOEVENTFD_FLAG_DATAMATCH }), -K.EINVAL],
-    ['len 0 with DATAMATCH on PIO', raw({ len: 0, flags: K.KVM_IOEVENTFD_FLAG_DATAMATCH | K.KVM_IOEVENTFD_FLAG_PIO }), -K.EINVAL],
-    ['len checked before overflow', raw({ len: 3, addr: (1n << 64n) - 1n }), -K.EINVAL],
+    ['len 0 with DATAMATCH', raw({ len: 0, flags: K.KVM_IOEVENTFD_FLAG_DATAMATCH }), -K.LINUX_EINVAL],
+    ['len 0 with DATAMATCH on PIO', raw({ len: 0, flags: K.KVM_IOEVENTFD_FLAG_DATAMATCH | K.KVM_IOEVENTFD_FLAG_PIO }), -K.LINUX_EINVAL],
+    ['len checked before overflow', raw({ len: 3, addr: (1n << 64n) - 1n }), -K.LINUX_EINVAL],
   ];
   for (const [name, args, errno] of cases) {
     it(`${name} -> ${errno}`, () => {
@@ -146,7 +146,7 @@ describe('ioeventfd_check_collision -> -EEXIST', () => {
         const set = new DoorbellSet();
         expect(set.assign({ space, addr: A, ...a }).errno).toBe(0);
         const r = set.assign({ space, addr: A, ...b });
-        expect(r.errno).toBe(collides ? -K.EEXIST : 0);
+        expect(r.errno).toBe(collides ? -K.LINUX_EEXIST : 0);
         if (collides) expect('reason' in r && r.reason.includes('collides with existing')).toBe(true);
         expect(set.size).toBe(collides ? 1 : 2);
       }
@@ -175,7 +175,7 @@ describe('kvm_deassign_ioeventfd_idx -> exact match or -ENOENT', () => {
     it(`${name} -> -ENOENT`, () => {
       const set = new DoorbellSet();
       expect(set.assign(base).errno).toBe(0);
-      expect(set.deassign(spec)).toMatchObject({ errno: -K.ENOENT, code: 'ENOENT' });
+      expect(set.deassign(spec)).toMatchObject({ errno: -K.LINUX_ENOENT, code: 'ENOENT' });
       expect(set.size).toBe(1);
     });
   }
@@ -184,9 +184,9 @@ describe('kvm_deassign_ioeventfd_idx -> exact match or -ENOENT', () => {
     expect(set.assign(base).errno).toBe(0);
     expect(set.deassign(base).errno).toBe(0);
     expect(set.size).toBe(0);
-    expect(set.deassign(base).errno).toBe(-K.ENOENT);
+    expect(set.deassign(base).errno).toBe(-K.LINUX_ENOENT);
     // kvm_deassign_ioeventfd never validates len or flags: bad values just find nothing.
-    expect(set.ioctl(raw({ len: 3, flags: K.KVM_IOEVENTFD_FLAG_DEASSIGN | (1 << 7) })).errno).toBe(-K.ENOENT);
+    expect(set.ioctl(raw({ len: 3, flags: K.KVM_IOEVENTFD_FLAG_DEASSIGN | (1 << 7) })).errno).toBe(-K.LINUX_ENOENT);
   });
   it('deassigning a len-0 MMIO doorbell also removes it from the fast list', () => {
     const set = new DoorbellSet();

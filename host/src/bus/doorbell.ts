@@ -5,9 +5,9 @@
 //   ioeventfd_in_range        - which write signals
 // and repo:torvalds/linux arch/x86/kvm/vmx/vmx.c handle_ept_misconfig for the fast MMIO path.
 import {
-  EEXIST,
-  EINVAL,
-  ENOENT,
+  LINUX_EEXIST,
+  LINUX_EINVAL,
+  LINUX_ENOENT,
   KVM_IOEVENTFD_FLAG_DATAMATCH,
   KVM_IOEVENTFD_FLAG_DEASSIGN,
   KVM_IOEVENTFD_FLAG_PIO,
@@ -83,7 +83,7 @@ export type IoeventfdResult =
   | { readonly ok: true; readonly errno: 0; readonly doorbell: Doorbell }
   | { readonly ok: false; readonly errno: number; readonly code: IoeventfdErrorCode; readonly reason: string };
 
-const ERRNO: Record<IoeventfdErrorCode, number> = { EINVAL: -EINVAL, EEXIST: -EEXIST, ENOENT: -ENOENT };
+const ERRNO: Record<IoeventfdErrorCode, number> = { EINVAL: -LINUX_EINVAL, EEXIST: -LINUX_EEXIST, ENOENT: -LINUX_ENOENT };
 
 function fail(code: IoeventfdErrorCode, reason: string): IoeventfdResult {
   return { ok: false, errno: ERRNO[code], code, reason };

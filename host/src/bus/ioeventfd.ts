@@ -25,10 +25,10 @@ export const KVM_CAP_IOEVENTFD = 36;
 export const KVM_CAP_IOEVENTFD_NO_LENGTH = 100;
 export const KVM_CAP_IOEVENTFD_ANY_LENGTH = 122;
 
-// asm-generic/errno-base.h; the ioctl returns them negated.
-export const ENOENT = 2;
-export const EEXIST = 17;
-export const EINVAL = 22;
+// asm-generic/errno-base.h ENOENT/EEXIST/EINVAL; the ioctl returns them negated.
+export const LINUX_ENOENT = 2;
+export const LINUX_EEXIST = 17;
+export const LINUX_EINVAL = 22;
 
 /** struct kvm_ioeventfd { __u64 datamatch; __u64 addr; __u32 len; __s32 fd; __u32 flags; __u8 pad[36]; } (64 bytes). */
 export interface KvmIoeventfd {

@@ -1,6 +1,6 @@
 // Port I/O bus: ports 0..0xFFFF (x86 I/O space is 64 KiB; ABI-FACTS.md §7 "DX gives 0..0xFFFF").
 import type { IoSize, PioDevice } from './types.js';
-import { BusError, RangeBus, isHit, type BusEntry, type BusMiss } from './range-bus.js';
+import { BusError, RangeBus, isBusHit, type BusEntry, type BusMiss } from './range-bus.js';
 
 /** Size of the x86 I/O port space (SDM Vol. 1 §19.2: 64K individually addressable 8-bit ports). */
 export const PIO_SPACE_SIZE = 0x10000;
@@ -42,7 +42,7 @@ export class PioBus {
   /** Device and offset for a `size`-byte access; a miss says whether nothing is there or the access straddles an end. */
   resolve(port: number, size: IoSize): PioHit | BusMiss<PioDevice> {
     const r = this.bus.resolve(BigInt(port), size);
-    return isHit(r) ? toHit(r.entry, port) : r;
+    return isBusHit(r) ? toHit(r.entry, port) : r;
   }
 
   entries(): readonly { base: number; length: number; device: PioDevice }[] {

@@ -40,7 +40,7 @@ function hex(v: bigint): string {
   return `0x${v.toString(16)}`;
 }
 
-export function showRange(base: bigint, length: bigint): string {
+export function showBusRange(base: bigint, length: bigint): string {
   return `[${hex(base)}, ${hex(base + length)})`;
 }
 
@@ -74,7 +74,7 @@ export class RangeBus<D> {
   }
 
   register(base: bigint, length: bigint, device: D): BusEntry<D> {
-    const what = `cannot register ${nameOf(device)} at ${showRange(base, length)}`;
+    const what = `cannot register ${nameOf(device)} at ${showBusRange(base, length)}`;
     if (base < 0n || base >= this.spaceSize) {
       throw new BusError(this.name, 'bad-address', `${what}: base ${hex(base)} is outside the space [0, ${hex(this.spaceSize)})`);
     }
@@ -97,7 +97,7 @@ export class RangeBus<D> {
       throw new BusError(
         this.name,
         'overlap',
-        `${what}: overlaps ${nameOf(other.device)} at ${showRange(other.base, other.length)}`,
+        `${what}: overlaps ${nameOf(other.device)} at ${showBusRange(other.base, other.length)}`,
       );
     }
     const entry: BusEntry<D> = { base, length, end, device };
@@ -153,6 +153,6 @@ export class RangeBus<D> {
   }
 }
 
-export function isHit<D>(r: BusHit<D> | BusMiss<D>): r is BusHit<D> {
+export function isBusHit<D>(r: BusHit<D> | BusMiss<D>): r is BusHit<D> {
   return !('kind' in r);
 }

@@ -4,7 +4,7 @@ import type { IoRouter, IoSize, MmioSize } from './types.js';
 import { PioBus } from './pio-bus.js';
 import { MmioBus } from './mmio-bus.js';
 import { DoorbellSet } from './doorbell.js';
-import { ExitCounters } from '../cost/counters.js';
+import { CostCounters } from '../cost/counters.js';
 
 /**
  * The modelled second-level translation. 'ept': MMIO is backed by misconfigured EPT entries, so KVM can look the
@@ -28,7 +28,7 @@ export interface IoBusRouterOptions {
   readonly pio?: PioBus;
   readonly mmio?: MmioBus;
   readonly doorbells?: DoorbellSet;
-  readonly counters?: ExitCounters;
+  readonly counters?: CostCounters;
   readonly mmuMode?: MmuMode;
   /**
    * The vCPU runs a nested (L2) guest: handle_ept_misconfig skips the fast bus when is_guest_mode(vcpu), so
@@ -64,7 +64,7 @@ export class IoBusRouter implements IoRouter {
   readonly pio: PioBus;
   readonly mmio: MmioBus;
   readonly doorbells: DoorbellSet;
-  readonly counters: ExitCounters;
+  readonly counters: CostCounters;
   mmuMode: MmuMode;
   nested: boolean;
   readonly stats: RouterStats = {
@@ -85,7 +85,7 @@ export class IoBusRouter implements IoRouter {
     this.pio = opts.pio ?? new PioBus();
     this.mmio = opts.mmio ?? new MmioBus();
     this.doorbells = opts.doorbells ?? new DoorbellSet();
-    this.counters = opts.counters ?? new ExitCounters();
+    this.counters = opts.counters ?? new CostCounters();
     this.mmuMode = opts.mmuMode ?? 'ept';
     this.nested = opts.nested ?? false;
   }

@@ -1,8 +1,8 @@
 // Counters for every exit kind and path the emulator models. The CPU, the router and the hypervisor layer all
-// bump the same ExitCounters object; CostModel (model.ts) turns a snapshot into cycles, time and CPU share.
+// bump the same CostCounters object; CostModel (model.ts) turns a snapshot into cycles, time and CPU share.
 
 /** Every exit kind and path with its own cost. */
-export const EXIT_KINDS = [
+export const COST_KINDS = [
   /** Hypercall completed in the kernel (VMCALL/VMMCALL exit, answered without a trip to userspace). */
   'hypercall',
   /** #UD on the other vendor's hypercall instruction, emulated and patched (KVM handle_ud -> emulator_fix_hypercall). */
@@ -26,32 +26,32 @@ export const EXIT_KINDS = [
   'unhandled',
 ] as const;
 
-export type ExitKind = (typeof EXIT_KINDS)[number];
+export type CostKind = (typeof COST_KINDS)[number];
 
-export type CounterSnapshot = Readonly<Record<ExitKind, number>>;
+export type CounterSnapshot = Readonly<Record<CostKind, number>>;
 
-export function emptyCounts(): Record<ExitKind, number> {
-  const r = {} as Record<ExitKind, number>;
-  for (const k of EXIT_KINDS) r[k] = 0;
+export function emptyCostCounts(): Record<CostKind, number> {
+  const r = {} as Record<CostKind, number>;
+  for (const k of COST_KINDS) r[k] = 0;
   return r;
 }
 
-export class ExitCounters {
-  private readonly counts = emptyCounts();
+export class CostCounters {
+  private readonly counts = emptyCostCounts();
 
-  add(kind: ExitKind, n = 1): void {
+  add(kind: CostKind, n = 1): void {
     if (!(kind in this.counts)) throw new RangeError(`unknown exit kind ${JSON.stringify(kind)}`);
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`count for ${kind} must be a non-negative integer (got ${n})`);
     this.counts[kind] += n;
   }
 
-  get(kind: ExitKind): number {
+  get(kind: CostKind): number {
     return this.counts[kind];
   }
 
   total(): number {
     let t = 0;
-    for (const k of EXIT_KINDS) t += this.counts[k];
+    for (const k of COST_KINDS) t += this.counts[k];
     return t;
   }
 
@@ -60,13 +60,13 @@ export class ExitCounters {
   }
 
   reset(): void {
-    for (const k of EXIT_KINDS) this.counts[k] = 0;
+    for (const k of COST_KINDS) this.counts[k] = 0;
   }
 
   /** Counts added since `before` (for measuring one phase of a run). */
   since(before: CounterSnapshot): CounterSnapshot {
-    const r = emptyCounts();
-    for (const k of EXIT_KINDS) r[k] = this.counts[k] - before[k];
+    const r = emptyCostCounts();
+    for (const k of COST_KINDS) r[k] = this.counts[k] - before[k];
     return r;
   }
 }

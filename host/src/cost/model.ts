@@ -2,7 +2,7 @@
 // They come from ONE machine where possible (kvm-unit-tests x86/vmexit.c, commit 00bfecaaa5a4, P. Bonzini, Dec 2012,
 // CPU not named) so that the ratios between kinds are consistent; later single numbers from other machines are
 // noted beside them. Kinds with no published number are marked `estimate` with the arithmetic that gives them.
-import { EXIT_KINDS, type CounterSnapshot, type ExitCounters, type ExitKind } from './counters.js';
+import { COST_KINDS, type CounterSnapshot, type CostCounters, type CostKind } from './counters.js';
 
 export interface CycleEntry {
   readonly cycles: number;
@@ -12,7 +12,7 @@ export interface CycleEntry {
   readonly estimate: boolean;
 }
 
-export type CycleTable = Readonly<Record<ExitKind, CycleEntry>>;
+export type CycleTable = Readonly<Record<CostKind, CycleEntry>>;
 
 const KUT_2012 = 'kvm-unit-tests x86/vmexit.c commit 00bfecaaa5a4 (P. Bonzini, 2012, CPU not named)';
 /** "the cost of exiting to userspace is 13000 cycles on this machine, and the cost of emulation is 3300 cycles" (same commit). */
@@ -45,7 +45,7 @@ export const DEFAULT_CYCLE_TABLE: CycleTable = {
   unhandled: { cycles: 20574, source: `${KUT_2012}: inl_from_qemu (unassigned port)`, estimate: false },
 };
 
-export type CycleOverrides = Partial<Record<ExitKind, number | CycleEntry>>;
+export type CycleOverrides = Partial<Record<CostKind, number | CycleEntry>>;
 
 export interface ReportOptions {
   /** Clock rate in GHz (cycles per nanosecond). */
@@ -55,7 +55,7 @@ export interface ReportOptions {
 }
 
 export interface CostRow {
-  readonly kind: ExitKind;
+  readonly kind: CostKind;
   readonly count: number;
   readonly cyclesEach: number;
   readonly cycles: number;
@@ -76,39 +76,39 @@ export interface CostReport {
   readonly cpuShare: number;
 }
 
-export function checkPositive(what: string, v: number): void {
+export function checkCostPositive(what: string, v: number): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new RangeError(`cost model: ${what} must be a finite number > 0 (got ${String(v)})`);
   }
 }
 
-export function checkCycles(what: string, v: number): void {
+export function checkCostCycles(what: string, v: number): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
     throw new RangeError(`cost model: ${what} must be a finite number >= 0 (got ${String(v)})`);
   }
 }
 
 export class CostModel {
-  private readonly entries: Record<ExitKind, CycleEntry>;
+  private readonly entries: Record<CostKind, CycleEntry>;
 
   constructor(overrides: CycleOverrides = {}, base: CycleTable = DEFAULT_CYCLE_TABLE) {
     this.entries = { ...base };
     for (const [k, v] of Object.entries(overrides)) {
-      if (!(EXIT_KINDS as readonly string[]).includes(k)) {
-        throw new RangeError(`cost model: unknown exit kind ${JSON.stringify(k)} (known: ${EXIT_KINDS.join(', ')})`);
+      if (!(COST_KINDS as readonly string[]).includes(k)) {
+        throw new RangeError(`cost model: unknown exit kind ${JSON.stringify(k)} (known: ${COST_KINDS.join(', ')})`);
       }
-      const kind = k as ExitKind;
+      const kind = k as CostKind;
       const entry: CycleEntry = typeof v === 'number' ? { cycles: v, source: 'user override', estimate: false } : (v as CycleEntry);
-      checkCycles(`cycles for ${JSON.stringify(kind)}`, entry.cycles);
+      checkCostCycles(`cycles for ${JSON.stringify(kind)}`, entry.cycles);
       this.entries[kind] = entry;
     }
   }
 
-  cycles(kind: ExitKind): number {
+  cycles(kind: CostKind): number {
     return this.entries[kind].cycles;
   }
 
-  entry(kind: ExitKind): CycleEntry {
+  entry(kind: CostKind): CycleEntry {
     return this.entries[kind];
   }
 
@@ -121,15 +121,15 @@ export class CostModel {
     return new CostModel(overrides, this.entries);
   }
 
-  report(counts: ExitCounters | Partial<CounterSnapshot>, opts: ReportOptions): CostReport {
-    checkPositive('ghz', opts.ghz);
-    checkPositive('seconds', opts.seconds);
+  report(counts: CostCounters | Partial<CounterSnapshot>, opts: ReportOptions): CostReport {
+    checkCostPositive('ghz', opts.ghz);
+    checkCostPositive('seconds', opts.seconds);
     const snap: Partial<CounterSnapshot> = 'snapshot' in counts && typeof counts.snapshot === 'function' ? counts.snapshot() : (counts as Partial<CounterSnapshot>);
     const hz = opts.ghz * 1e9;
     const rows: CostRow[] = [];
     let totalExits = 0;
     let totalCycles = 0;
-    for (const kind of EXIT_KINDS) {
+    for (const kind of COST_KINDS) {
       const count = snap[kind] ?? 0;
       if (!Number.isSafeInteger(count) || count < 0) {
         throw new RangeError(`cost model: count for ${JSON.stringify(kind)} must be a non-negative integer (got ${String(count)})`);

@@ -1,7 +1,7 @@
 // The questions the 2013 PV-MMIO / ioeventfd threads kept asking, as arithmetic: what does N exits per second
 // cost, what does a per-exit difference (e.g. decode vs no decode) cost at a rate, and how many exits fit a budget.
-import type { ExitKind } from './counters.js';
-import { checkCycles, checkPositive, type CostModel } from './model.js';
+import type { CostKind } from './counters.js';
+import { checkCostCycles, checkCostPositive, type CostModel } from './model.js';
 
 export interface RateCost {
   readonly ratePerSecond: number;
@@ -22,8 +22,8 @@ function checkRate(v: number): void {
 /** Cost of `ratePerSecond` exits of `cyclesPerExit` each on a `ghz` clock. */
 export function exitRateCost(ratePerSecond: number, cyclesPerExit: number, ghz: number): RateCost {
   checkRate(ratePerSecond);
-  checkCycles('cyclesPerExit', cyclesPerExit);
-  checkPositive('ghz', ghz);
+  checkCostCycles('cyclesPerExit', cyclesPerExit);
+  checkCostPositive('ghz', ghz);
   const cyclesPerSecond = ratePerSecond * cyclesPerExit;
   return { ratePerSecond, cyclesPerExit, ghz, cyclesPerSecond, cpuShare: cyclesPerSecond / (ghz * 1e9), nsPerExit: cyclesPerExit / ghz };
 }
@@ -44,7 +44,7 @@ export function deltaCost(ratePerSecond: number, deltaCycles: number, ghz: numbe
   if (typeof deltaCycles !== 'number' || !Number.isFinite(deltaCycles)) {
     throw new RangeError(`cost model: deltaCycles must be a finite number (got ${String(deltaCycles)})`);
   }
-  checkPositive('ghz', ghz);
+  checkCostPositive('ghz', ghz);
   const extraCyclesPerSecond = ratePerSecond * deltaCycles;
   return {
     ratePerSecond,
@@ -58,9 +58,9 @@ export function deltaCost(ratePerSecond: number, deltaCycles: number, ghz: numbe
 
 /** Largest exit rate whose cost stays within `cpuShare` of one CPU. */
 export function maxExitRate(cpuShare: number, cyclesPerExit: number, ghz: number): number {
-  checkPositive('cpuShare', cpuShare);
-  checkPositive('cyclesPerExit', cyclesPerExit);
-  checkPositive('ghz', ghz);
+  checkCostPositive('cpuShare', cpuShare);
+  checkCostPositive('cyclesPerExit', cyclesPerExit);
+  checkCostPositive('ghz', ghz);
   return (cpuShare * ghz * 1e9) / cyclesPerExit;
 }
 
@@ -70,6 +70,6 @@ export function rateForShare(cpuShare: number, deltaCycles: number, ghz: number)
 }
 
 /** Cost of taking path `slow` instead of `fast` for `ratePerSecond` exits under `model` (e.g. doorbellFull vs doorbellFast). */
-export function pathDelta(model: CostModel, slow: ExitKind, fast: ExitKind, ratePerSecond: number, ghz: number): DeltaCost & { slow: ExitKind; fast: ExitKind } {
+export function pathDelta(model: CostModel, slow: CostKind, fast: CostKind, ratePerSecond: number, ghz: number): DeltaCost & { slow: CostKind; fast: CostKind } {
   return { ...deltaCost(ratePerSecond, model.cycles(slow) - model.cycles(fast), ghz), slow, fast };
 }
