@@ -151,3 +151,10 @@ export function externalCaller(bits: 64 | 32): Image {
     relocs: [{ at: 'call_ext.r1', delta: -4, kind: 'pc32', symbol: 'ext_add2', addend: -4n }],
   });
 }
+
+/** The same fixture as an ELF-format NASM source (globals declared), for comparing objects with nasm's. */
+export function elfSource(bits: 64 | 32): string {
+  const { src } = program(bits);
+  const globals = Object.entries((bits === 64 ? SPEC64 : SPEC32).symbols).filter(([, d]) => d.global).map(([n]) => n);
+  return [`bits ${bits}`, `global ${globals.join(', ')}`, 'section .text align=16', 'section .rodata align=8', 'section .data align=16', 'section .text', src].join('\n');
+}

@@ -5,6 +5,7 @@ import { AbiError } from '@pvkit/shared-abi';
 import type { Image, Relocation, SectionName } from '../../image.js';
 import { orderedSections, symbolMap, validateImage } from '../layout.js';
 import * as C from './constants.js';
+import { fieldUseFromCode } from './field-use.js';
 import { StrTab, relBytes, symtabBytes, writeElf, type ElfRel, type ElfSection, type ElfSymbol } from './writer.js';
 
 /** What the instruction around a relocation field does with it; decides R_X86_64_32 vs 32S and PC32 vs PLT32. */
@@ -42,7 +43,7 @@ export function toElf(img: Image, opts: ElfOptions = {}): Uint8Array {
   validateImage(img);
   const bits = img.bits;
   const Z = C.SIZES[bits];
-  const fieldUse = opts.fieldUse ?? (() => 'other' as FieldUse);
+  const fieldUse = opts.fieldUse ?? fieldUseFromCode(img);
   const secs = orderedSections(img);
   const hasPatch = img.patchSites.length > 0;
 
@@ -142,6 +143,7 @@ function relocType(bits: 64 | 32, r: Relocation, external: boolean, use: FieldUs
     throw new AbiError([{ path: `$.relocations[${i}].kind`, value: r.kind, message: 'no 64-bit relocation in i386 ELF' }]);
   }
   if (r.kind === 'abs64') return C.R_X86_64_64;
+  // psABI 4.4: calls/jumps to symbols that may be defined elsewhere use PLT32 (what GNU as emits)
   if (r.kind === 'pc32') return external && use === 'branch' ? C.R_X86_64_PLT32 : C.R_X86_64_PC32;
   return use === 'signExtended' ? C.R_X86_64_32S : C.R_X86_64_32;
 }
