@@ -4,8 +4,9 @@ import { kvmAbi } from './kvm.js';
 import { xenAbi } from './xen.js';
 import { hypervAbi } from './hyperv.js';
 import { vmwareAbi } from './vmware.js';
+import { pvioAbi } from './pvio.js';
 
-export const BUILTIN_ABIS: readonly AbiDefinition[] = [kvmAbi, xenAbi, hypervAbi, vmwareAbi];
+export const BUILTIN_ABIS: readonly AbiDefinition[] = [kvmAbi, xenAbi, hypervAbi, vmwareAbi, pvioAbi];
 
 /** A built-in ABI by name (case-insensitive), or undefined. */
 export function findAbi(name: string): AbiDefinition | undefined {

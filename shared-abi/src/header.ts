@@ -76,15 +76,16 @@ const C_ARG: Record<string, string> = { u8: 'uint8_t', u16: 'uint16_t', u32: 'ui
 
 class Out {
   readonly lines: string[] = [];
-  private readonly seen = new Map<string, string>();
+  private readonly seen = new Map<string, { path: string; value: string }>();
   readonly problems: Problem[] = [];
   define(name: string, value: string, comment: string | undefined, path: string): void {
     const prev = this.seen.get(name);
     if (prev !== undefined) {
-      this.problems.push({ path, value: name, message: `C macro name clashes with ${prev}; rename one of them` });
+      // The same name with the same value (a constant restating the CPUID base) is one macro, not a clash.
+      if (prev.value !== value) this.problems.push({ path, value: name, message: `C macro name clashes with ${prev.path} (${prev.value} vs ${value}); rename one of them` });
       return;
     }
-    this.seen.set(name, path);
+    this.seen.set(name, { path, value });
     if (comment) this.lines.push(`/* ${note(comment)} */`);
     this.lines.push(`#define ${name} ${value}`);
   }
