@@ -2,5 +2,8 @@ export * from './types.js';
 export * from './errors.js';
 export * from './bitfield.js';
 export * from './cpuid.js';
+export * from './features.js';
+export * from './hyperv-words.js';
+export * from './hyperv.js';
 export * from './kvm.js';
 export * from './xen.js';
