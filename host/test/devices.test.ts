@@ -10,6 +10,7 @@ import {
   PvtestStatus,
 } from '../src/devices/pvtest-regs.js';
 import { IoBusRouter, type MmuMode } from '../src/bus/router.js';
+import { GuestMemory } from '../src/memory/memory.js';
 
 /** Flat RAM at [base, base+size); anything else throws, like unbacked guest memory. */
 class Ram implements DmaMemory {
@@ -315,5 +316,28 @@ describe('pvtest: every transport gives the same device-visible trace', () => {
       'write 0x10',
       'read 0x8',
     ]);
+  });
+});
+
+describe("pvtest over the emulator's GuestMemory", () => {
+  it('GuestMemory satisfies DmaMemory and unbacked addresses become BUFFER_DMA errors', () => {
+    const mem = new GuestMemory();
+    mem.addRam(0x100000, 0x10000);
+    const dma: DmaMemory = mem;
+    const dev = new PvTestDevice('pvtest', dma);
+    mem.writeBytes(0x104000, new TextEncoder().encode('via GuestMemory'));
+    mem.writeU64(Number(RING) + 8, 0x104000n);
+    mem.writeU32(Number(RING) + 16, 15);
+    mem.writeU64(Number(RING) + 24, 0x900000n); // second descriptor: not RAM
+    mem.writeU32(Number(RING) + 32, 1);
+    mem.writeU32(Number(RING), 2);
+    dev.write(R.RING_BASE_LO, 8, RING);
+    dev.write(R.RING_SIZE, 4, 2n);
+    dev.write(R.CONTROL, 4, BigInt(PvtestControl.ENABLE));
+    dev.notify();
+    expect(dev.outputText()).toBe('via GuestMemory');
+    expect(mem.readU32(Number(RING) + 4)).toBe(1);
+    expect(dev.read(R.ERROR, 4)).toBe(BigInt(PvtestError.BUFFER_DMA));
+    expect(dev.lastErrorMessage).toContain('descriptor 1: buffer 0x900000 len 1');
   });
 });

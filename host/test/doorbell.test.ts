@@ -262,3 +262,29 @@ describe('ioeventfd_in_range matching', () => {
     expect(set.fastMmioWrite(0xc000n)).toBe(false);
   });
 });
+
+describe('doorbell snapshot state', () => {
+  it('round-trips through JSON with counters, re-attaching callbacks, and keeps the fast list', () => {
+    const set = new DoorbellSet();
+    set.assign({ space: 'mmio', addr: 0xfe003000n, len: 0 });
+    set.assign({ space: 'pio', addr: 0xc010, len: 2, datamatch: 0xffffn, fd: 3 });
+    set.ioctl(raw({ addr: 0x40n, len: 8, flags: K.KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY }));
+    set.fastMmioWrite(0xfe003000n);
+    set.write('pio', 0xc010n, 2, 0xffffn);
+    const json = JSON.parse(JSON.stringify(set.saveState()));
+    expect(json[1]).toEqual({ space: 'pio', addr: '0xc010', len: 2, datamatch: '0xffff', fd: 3, signals: 1, fastSignals: 0, fullSignals: 0, pioSignals: 1 });
+    const seen: string[] = [];
+    const back = new DoorbellSet();
+    back.assign({ space: 'mmio', addr: 0x1n, len: 1 }); // replaced by loadState
+    back.loadState(json, (d) => (s) => seen.push(`${d.space}:${s.path}`));
+    expect(back.saveState()).toEqual(json);
+    expect(back.fastMmioWrite(0xfe003000n)).toBe(true);
+    expect(back.write('mmio', 0x1n, 1, 0n)).toBeUndefined();
+    expect(seen).toEqual(['mmio:mmio-fast']);
+    expect(back.list()[0]!.fastSignals).toBe(2);
+  });
+  it('refuses a state KVM would refuse, naming the entry', () => {
+    const st = { space: 'mmio', addr: '0x10', len: 0, datamatch: '0x1', fd: 0, signals: 0, fastSignals: 0, fullSignals: 0, pioSignals: 0 } as const;
+    expect(() => new DoorbellSet().loadState([st])).toThrow('doorbell state [0]: mmio 0x10: len 0 (any length) cannot be combined with DATAMATCH (EINVAL)');
+  });
+});

@@ -252,6 +252,63 @@ export class DoorbellSet {
   hasFastMmio(gpa: bigint): boolean {
     return this.fastMmio.has(gpa);
   }
+
+  /** JSON-safe state (bigints as hex strings) for VM snapshots; callbacks are not state and are not saved. */
+  saveState(): DoorbellState[] {
+    return this.all.map((p) => ({
+      space: p.space,
+      addr: `0x${p.addr.toString(16)}`,
+      len: p.len,
+      ...(p.datamatch === undefined ? {} : { datamatch: `0x${p.datamatch.toString(16)}` }),
+      fd: p.fd,
+      signals: p.signals,
+      fastSignals: p.fastSignals,
+      fullSignals: p.fullSignals,
+      pioSignals: p.pioSignals,
+    }));
+  }
+
+  /**
+   * Replace every doorbell with `states`, re-running the kernel's assign checks; `callbackFor` re-attaches
+   * callbacks (e.g. to the restored device). Throws with the reason if a state would be refused by KVM.
+   */
+  loadState(states: readonly DoorbellState[], callbackFor?: (d: Doorbell) => DoorbellCallback | undefined): void {
+    const fresh = new DoorbellSet();
+    states.forEach((st, i) => {
+      const flags =
+        (st.space === 'pio' ? KVM_IOEVENTFD_FLAG_PIO : st.space === 'ccw' ? KVM_IOEVENTFD_FLAG_VIRTIO_CCW_NOTIFY : 0) |
+        (st.datamatch === undefined ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH);
+      const r = fresh.ioctl({ addr: BigInt(st.addr), len: st.len, datamatch: BigInt(st.datamatch ?? 0), fd: st.fd, flags });
+      if (!r.ok) throw new RangeError(`doorbell state [${i}]: ${r.reason} (${r.code})`);
+      const d = r.doorbell;
+      d.signals = st.signals;
+      d.fastSignals = st.fastSignals;
+      d.fullSignals = st.fullSignals;
+      d.pioSignals = st.pioSignals;
+      d.onSignal = callbackFor?.(d);
+    });
+    this.all.splice(0, this.all.length, ...fresh.all);
+    for (const k of ['pio', 'mmio', 'ccw'] as const) {
+      this.byAddr[k].clear();
+      for (const [a, l] of fresh.byAddr[k]) this.byAddr[k].set(a, l);
+    }
+    this.fastMmio.clear();
+    for (const [a, d] of fresh.fastMmio) this.fastMmio.set(a, d);
+  }
+}
+
+export interface DoorbellState {
+  readonly space: DoorbellSpace;
+  /** Hex string, e.g. "0xfe003000". */
+  readonly addr: string;
+  readonly len: number;
+  /** Hex string; absent = wildcard. */
+  readonly datamatch?: string;
+  readonly fd: number;
+  readonly signals: number;
+  readonly fastSignals: number;
+  readonly fullSignals: number;
+  readonly pioSignals: number;
 }
 
 function busFromFlags(flags: number): DoorbellSpace {
