@@ -4,7 +4,7 @@
 import { AsmError } from './errors.js';
 import { FORMS, LOCKABLE, type Form } from './forms.js';
 import { type LabelRef, type Mem, type Operand, type Size, isImm, isLabel, isMem, isReg, showMem, showLabel, hex } from './operands.js';
-import { type Reg, isLongModeOnly } from './registers.js';
+import { REGISTERS, type Reg, isLongModeOnly } from './registers.js';
 
 export type Bits = 32 | 64;
 export type Prefix = 'lock' | 'rep' | 'repe' | 'repne';
@@ -212,7 +212,11 @@ function encodeModRM(where: string, regField: number, rm: Reg | Mem, bits: Bits)
   if (m.label && bits === 64) {
     throw new AsmError(where, `absolute label address ${showLabel(m.label)} in 64-bit mode needs a sign-extended 32-bit relocation; use mem.rip(label) instead`);
   }
-  const disp = m.disp;
+  // disp32 is sign-extended to 64 bits in long mode (SDM 2.2.1.3) and wraps at 2^32 in 32-bit mode.
+  const disp = bits === 64 ? BigInt.asIntN(64, m.disp) : BigInt.asIntN(32, m.disp);
+  if (bits === 64 ? !fitsS(disp, 32) : m.disp < -POW(31) || m.disp >= POW(32)) {
+    throw new AsmError(where, `displacement ${hex(m.disp)} does not fit ${bits === 64 ? 'a sign-extended 32-bit field (64-bit absolute addresses must be below 0x80000000 or at/above 0xffffffff80000000)' : '32 bits'}`);
+  }
   const out: number[] = [];
   const dispBytes = (n: number): void => immBytes(disp, n, out);
   if (!m.base) {
@@ -250,7 +254,7 @@ function encodeModRM(where: string, regField: number, rm: Reg | Mem, bits: Bits)
 
 function showOp(o: Operand, p: Pat, osz: number): string {
   if (isReg(o)) return o.name;
-  if (isMem(o)) return showMem(o, p.k !== 'm' && p.k !== 'moffs');
+  if (isMem(o)) return showMem(o, p.k !== 'moffs' && !(p.k === 'm' && !p.s));
   if (isLabel(o)) return `strict ${p.imm === 'i64' ? 'qword' : 'dword'} ${showLabel(o)}`;
   const v = BigInt(o);
   // Print the value the encoder used, so nasm sees the same immediate (e.g. 0xffffffff as -1 for imm8 forms).
@@ -299,6 +303,7 @@ function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | 
   }
   if (form.moffs !== undefined) {
     const m = ops[form.moffs] as Mem;
+    if (m.disp < -POW(31) || m.disp >= POW(32)) throw new AsmError(where, `address ${hex(m.disp)} does not fit 32 bits`);
     if (m.label) fixups.push({ at: bytes.length, size: 4, ref: m.label, pcrel: false });
     immBytes(m.disp, 4, bytes);
   }
@@ -311,7 +316,9 @@ function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | 
       immBytes(0n, n, bytes);
     } else immBytes(BigInt(o as bigint), n, bytes);
   }
-  const text = `${prefix ? prefix + ' ' : ''}${mn}${ops.length ? ' ' + ops.map((o, i) => showOp(o, pats[i]!, r.osz)).join(', ') : ''}`;
+  // mov r64, u32 is encoded as mov r32, imm32: print that, it is what the bytes say.
+  const shown = form.noW ? ops.map((o) => (isReg(o) ? [...REGISTERS.values()].find((x) => x.size === 32 && x.num === o.num)! : o)) : ops;
+  const text = `${prefix ? prefix + ' ' : ''}${mn}${ops.length ? ' ' + shown.map((o, i) => showOp(o, pats[i]!, r.osz)).join(', ') : ''}`;
   return { bytes: Uint8Array.from(bytes), fixups, text };
 }
 

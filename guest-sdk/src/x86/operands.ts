@@ -64,7 +64,7 @@ function build(where: string, base: Reg | undefined, o: MemOpts, rip = false): M
     throw new AsmError(where, `base ${base.name} and index ${o.index.name} differ in width`);
   }
   const { disp, label } = toDisp(o.disp);
-  if (disp < -(1n << 31n) || disp >= 1n << 32n) throw new AsmError(where, `displacement 0x${disp.toString(16)} does not fit in 32 bits`);
+  if (disp < -(1n << 63n) || disp >= 1n << 64n) throw new AsmError(where, `displacement ${hex(disp)} is not a 64-bit value`);
   const m: Mem = { kind: 'mem', base, index: o.index, scale: scale as 1 | 2 | 4 | 8, disp, label, rip };
   return Object.freeze(m);
 }
