@@ -5,5 +5,8 @@ export * from './cpuid.js';
 export * from './features.js';
 export * from './hyperv-words.js';
 export * from './hyperv.js';
+export * from './vmware.js';
+export * from './pvio.js';
+export * from './pvio-codec.js';
 export * from './kvm.js';
 export * from './xen.js';
