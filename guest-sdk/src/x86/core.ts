@@ -149,6 +149,7 @@ export class AsmCore {
     if (typeof v === 'string' || typeof v === 'object') {
       const ref = typeof v === 'string' ? addr(v) : v;
       if (unit < 4) throw new AsmError(`${dir} ${showLabel(ref)}`, 'a label address needs dd (abs32) or dq (abs64)');
+      if (unit === 8 && this.bits === 32) throw new AsmError(`${dir} ${showLabel(ref)}`, 'a 32-bit image has no 64-bit absolute relocation (i386 ELF has no R_386_64); use dd');
       this.use(ref.name, `${dir} ${showLabel(ref)}`);
       return ref;
     }
