@@ -10,3 +10,4 @@ export * from './pvio.js';
 export * from './pvio-codec.js';
 export * from './kvm.js';
 export * from './xen.js';
+export * from './space.js';
