@@ -1,5 +1,5 @@
 // Differential test against the real kernel: the same KVM_IOEVENTFD calls and guest writes go to /dev/kvm
-// (through a small gcc-built C driver, 16-bit real-mode guest doing OUT and MOV-to-MMIO) and to DoorbellSet;
+// (through a small gcc-built C driver, 16-bit real-mode guest doing OUT, MOV and MMX MOVQ to MMIO) and to DoorbellSet;
 // return codes, which writes exit to userspace, and eventfd counts must agree.
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -30,12 +30,12 @@ const DRIVER_C = String.raw`/* Drives real KVM_IOEVENTFD: a script on stdin, res
 
 static int kvm, vm = -1, nfd;
 static int efd[64];
-static uint8_t *mem, code[65536];
-static int clen;
+static uint8_t *mem, code[65536], data[0x4000];
+static int clen, dlen;
 
 static void new_vm(void) {
   if (vm >= 0) { for (int i = 0; i < nfd; i++) close(efd[i]); close(vm); }
-  nfd = 0; clen = 0;
+  nfd = 0; clen = 0; dlen = 0;
   vm = ioctl(kvm, KVM_CREATE_VM, 0);
   if (vm < 0) { perror("KVM_CREATE_VM"); exit(2); }
 }
@@ -72,17 +72,23 @@ int main(void) {
         if (size == 2) { uint8_t b[] = {0xb8}; emit(b, 1); imm(val, 2); uint8_t o[] = {0xef}; emit(o, 1); }
         if (size == 4) { uint8_t b[] = {0x66, 0xb8}; emit(b, 2); imm(val, 4); uint8_t o[] = {0x66, 0xef}; emit(o, 2); }
       } else {
-        uint8_t movax = 0xb8; emit(&movax, 1); imm(addr >> 4, 2);
-        uint8_t movds[] = {0x8e, 0xd8}; emit(movds, 2);
+        if (size != 8) { uint8_t movax = 0xb8; emit(&movax, 1); imm(addr >> 4, 2);
+        uint8_t movds[] = {0x8e, 0xd8}; emit(movds, 2); }
         if (size == 1) { uint8_t b[] = {0xc6, 0x06}; emit(b, 2); imm(addr & 0xf, 2); imm(val, 1); }
         if (size == 2) { uint8_t b[] = {0xc7, 0x06}; emit(b, 2); imm(addr & 0xf, 2); imm(val, 2); }
         if (size == 4) { uint8_t b[] = {0x66, 0xc7, 0x06}; emit(b, 3); imm(addr & 0xf, 2); imm(val, 4); }
+        if (size == 8) { /* MMX: mm0 <- data slot (DS=0), then movq [off], mm0 */
+          for (int i = 0; i < 8; i++) data[dlen + i] = (uint8_t)(val >> (8 * i));
+          uint8_t z[] = {0x31, 0xc0, 0x8e, 0xd8, 0x0f, 0x6f, 0x06}; emit(z, 7); imm(0x8000 + dlen, 2); dlen += 8;
+          uint8_t b[] = {0xb8}; emit(b, 1); imm(addr >> 4, 2);
+          uint8_t d[] = {0x8e, 0xd8, 0x0f, 0x7f, 0x06}; emit(d, 5); imm(addr & 0xf, 2);
+        }
       }
       continue;
     }
     if (line[0] == 'R') {
       uint8_t hlt = 0xf4; emit(&hlt, 1);
-      memset(mem, 0, 0x10000); memcpy(mem + 0x1000, code, clen);
+      memset(mem, 0, 0x10000); memcpy(mem + 0x1000, code, clen); memcpy(mem + 0x8000, data, dlen);
       struct kvm_userspace_memory_region r = {0, 0, 0, 0x10000, (uint64_t)(uintptr_t)mem};
       if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r) < 0) { perror("set mem"); return 2; }
       int cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
@@ -144,7 +150,7 @@ interface Op {
 interface Write {
   space: 'pio' | 'mmio';
   addr: bigint;
-  size: 1 | 2 | 4;
+  size: 1 | 2 | 4 | 8;
   value: bigint;
 }
 
@@ -156,7 +162,7 @@ const opArb: fc.Arbitrary<Op> = fc.record({
   ),
   addr: fc.constantFrom(0x10n, 0x12n, 0x20000n, 0x20010n, U64 - 4n, U64 - 1n),
   len: fc.constantFrom(0, 1, 2, 4, 8, 3),
-  datamatch: fc.constantFrom(0n, 1n, 0xcafen, 0x1ffn),
+  datamatch: fc.constantFrom(0n, 1n, 0xcafen, 0x1ffn, 0x8000000000000001n),
   fd: fc.integer({ min: 0, max: 2 }),
 });
 const writeArb: fc.Arbitrary<Write> = fc.oneof(
@@ -169,8 +175,8 @@ const writeArb: fc.Arbitrary<Write> = fc.oneof(
   fc.record({
     space: fc.constant('mmio' as const),
     addr: fc.constantFrom(0x20000n, 0x20010n),
-    size: fc.constantFrom(1 as const, 2 as const, 4 as const),
-    value: fc.constantFrom(0n, 1n, 0xcafen, 0xffn, 0x1ffn),
+    size: fc.constantFrom(1 as const, 2 as const, 4 as const, 8 as const), // 8 = MMX movq
+    value: fc.constantFrom(0n, 1n, 0xcafen, 0xffn, 0x1ffn, 0x8000000000000001n),
   }),
 );
 
@@ -223,6 +229,7 @@ describe('DoorbellSet against the real KVM_IOEVENTFD', () => {
       { space: 'mmio', addr: 0x20010n, size: 2, value: 0xcafen },
       { space: 'pio', addr: 0x12n, size: 1, value: 0x1ffn },
       { space: 'pio', addr: 0x12n, size: 1, value: 0xffn },
+      { space: 'mmio', addr: 0x20000n, size: 8, value: 0x8000000000000001n }, // len-0 doorbell: any size
     ];
     const kvm = runKvm(ops, writes);
     expect(kvm).toEqual(runModel(ops, writes));
