@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { AbiError, BUILTIN_ABIS, abiToJson, findAbi, formatProblem, loadAbiJson, parseAbiJson } from '../src/index.js';
-import { parseIntLike } from '../src/user/read.js';
+import { jsonErrorOffset, parseIntLike } from '../src/user/read.js';
 
 const ex = (f: string): string => join(import.meta.dirname, '..', 'examples', f);
 const load = (f: string) => loadAbiJson(readFileSync(ex(f), 'utf8'), ex(f));
@@ -64,6 +64,24 @@ describe('loadAbiJson', () => {
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatchObject({ file: 'f.json', path: '$' });
     expect(r.problems[0]!.message).toMatch(/not valid JSON at line 3, column 1/);
+  });
+
+  it('finds the syntax error offset itself, agreeing with JSON.parse where it gives a position', () => {
+    const texts = ['{"a":1,}', '[1,2', '{"a":"\\q"}', '{"a":1} x', '{"a" 1}', '[01]', '{"a":"\u0001"}', '{"a":[1,{"b":"c\\u00e9"}],"d":-1.5e3}', 'nul', '{"a":-}'];
+    for (const t of texts) {
+      let native: number | undefined;
+      try {
+        JSON.parse(t);
+      } catch (e) {
+        const m = /position (\d+)/.exec((e as Error).message);
+        native = m ? Number(m[1]) : -1;
+      }
+      const mine = jsonErrorOffset(t);
+      if (native === undefined) expect(mine, t).toBeUndefined();
+      else if (native >= 0) expect(mine, t).toBe(native);
+      else expect(mine, t).toBeTypeOf('number');
+    }
+    expect(jsonErrorOffset('{ "name": "x",\n  "signature": }')).toBe(30);
   });
 
   it('rejects unknown fields (typos), wrong types and unknown base ABIs', () => {

@@ -118,8 +118,8 @@ export function kind(v: unknown): string {
 export function jsonSyntaxProblem(text: string, e: Error, file?: string): Problem {
   const m = /position (\d+)/.exec(e.message);
   let where = '';
-  if (m) {
-    const pos = Number(m[1]);
+  const pos = m ? Number(m[1]) : jsonErrorOffset(text);
+  if (pos !== undefined) {
     const before = text.slice(0, pos);
     const line = before.split('\n').length;
     const col = pos - before.lastIndexOf('\n');
@@ -127,4 +127,89 @@ export function jsonSyntaxProblem(text: string, e: Error, file?: string): Proble
   }
   const p: Problem = { path: '$', value: text.length > 40 ? `${text.slice(0, 40)}...` : text, message: `not valid JSON${where}: ${e.message}` };
   return file === undefined ? p : { ...p, file };
+}
+
+/**
+ * Offset of the first JSON syntax error (RFC 8259 grammar), for engines whose JSON.parse message has no
+ * position. Undefined when the text parses.
+ */
+export function jsonErrorOffset(text: string): number | undefined {
+  let i = 0;
+  const ws = (): void => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const lit = (w: string): void => {
+    if (text.startsWith(w, i)) i += w.length;
+    else fail();
+  };
+  const str = (): void => {
+    if (text[i] !== '"') fail();
+    i++;
+    while (i < text.length && text[i] !== '"') {
+      const c = text.charCodeAt(i);
+      if (c < 0x20) fail();
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 4;
+        } else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
+      }
+      i++;
+    }
+    if (i >= text.length) fail();
+    i++;
+  };
+  const num = (): void => {
+    if (text[i] === '-') i++;
+    if (!/[0-9]/.test(text[i] ?? '')) fail();
+    if (text[i - 1] === '-') i--;
+    const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i));
+    if (!m || m[0] === '' || m[0] === '-') fail();
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') { i++; return; }
+      for (;;) {
+        ws(); str(); ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value(); ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === '}') { i++; return; }
+        fail();
+      }
+    } else if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') { i++; return; }
+      for (;;) {
+        value(); ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === ']') { i++; return; }
+        fail();
+      }
+    } else if (c === '"') str();
+    else if (c === 't') lit('true');
+    else if (c === 'f') lit('false');
+    else if (c === 'n') lit('null');
+    else num();
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail();
+    return undefined;
+  } catch (at) {
+    if (typeof at === 'number') return at;
+    throw at;
+  }
 }
