@@ -7,7 +7,7 @@ import {
   KVM_CAP, KVM_CLOCK_PAIRING_WALLCLOCK, KVM_CPUID_FEATURES, KVM_CPUID_SIGNATURE, KVM_ERRNO, KVM_FEATURE, KVM_GUEST_STRUCTS,
   KVM_HC, KVM_HINTS, KVM_IOEVENTFD_FLAG, KVM_IOEVENTFD_VALID_FLAG_MASK, KVM_MAP_GPA_RANGE, KVM_MIGRATION_READY,
   KVM_MSR_ENABLED, KVM_MSR_LAYOUTS, KVM_PV_EOI_BIT, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY,
-  KVM_SIGNATURE, KVM_VCPU_FLUSH_TLB, KVM_VCPU_PREEMPTED, KVM_X86_QUIRK, MSR_KVM, kvmAbi,
+  KVM_SIGNATURE, KVM_VCPU_FLUSH_TLB, PVCLOCK_FLAGS, PVCLOCK_VCPU_TIME_INFO, KVM_VCPU_PREEMPTED, KVM_X86_QUIRK, MSR_KVM, kvmAbi,
   CONSOLEIO, HVMOP, SCHEDOP, XENVER, XEN_CPUID_FEAT1_MMU_PT_UPDATE_PRESERVE_AD, XEN_CPUID_FIRST_LEAF,
   XEN_CPUID_MACHINE_ADDRESS_WIDTH_MASK, XEN_CPUID_MAX_NUM_LEAVES, XEN_CPUID_SIGNATURE_EBX, XEN_CPUID_SIGNATURE_ECX,
   XEN_CPUID_SIGNATURE_EDX, XEN_ERRNO, XEN_HC, XEN_HVM_CPUID, XEN_HVM_DEBUGCONS_IOPORT, XEN_SIGNATURE, xenAbi,
@@ -17,6 +17,9 @@ import type { BitFieldDef } from '../src/index.js';
 import { HeaderSet } from './support/cheader.js';
 import { loadLinuxKvmHeaders, loadXenHeaders } from './support/headers.js';
 import { hasTool, run, withTmp } from './support/tools.js';
+
+const hasGcc = hasTool('gcc');
+if (!hasGcc) console.warn('gcc not found: skipping the struct layout checks against asm/kvm_para.h and xen/xen.h (install gcc)');
 
 type Table = Readonly<Record<string, number | bigint | string>>;
 
@@ -142,7 +145,7 @@ describe('KVM constants equal linux-libc-dev headers', () => {
       if (hs.has(c.name)) check(c.name, c.value);
       else notInUapi.push(c.name);
     }
-    console.log(`kvmAbi constants not in the uapi headers (checked in kvm.test.ts instead): ${notInUapi.join(', ')}`);
+    console.log(`kvmAbi constants not in the Linux uapi headers (checked against Xen's XEN_PVCLOCK_* below): ${notInUapi.join(', ')}`);
     expect(notInUapi.every((n) => n.startsWith('PVCLOCK_'))).toBe(true);
     expect(hs.value('KVM_SIGNATURE')).toBe(kvmAbi.cpuid.signature);
     expect(bad).toEqual([]);
@@ -177,8 +180,6 @@ describe('KVM constants equal linux-libc-dev headers', () => {
   });
 
   // offsetof/sizeof from gcc for the structures that the uapi headers declare.
-  const hasGcc = hasTool('gcc');
-  if (!hasGcc) console.warn('gcc not found: skipping the struct layout check against asm/kvm_para.h (install gcc)');
   it.skipIf(!hasGcc)('guest-memory struct layouts equal gcc offsetof/sizeof', () => {
     const inUapi = KVM_GUEST_STRUCTS.filter((s) => s.name.startsWith('kvm_'));
     const lines = inUapi.flatMap((s) => [
@@ -245,6 +246,29 @@ describe('Xen constants equal libxen-dev headers', () => {
     console.log(`xenAbi constants not in the public headers (from Xen sources): ${notInHeaders.join(', ')}`);
     expect(notInHeaders.sort()).toEqual(['XEN_HYPERCALL_SLOT_SIZE', 'XEN_MSR_BASE_VIRIDIAN']);
     expect(bad).toEqual([]);
+  });
+
+  it('pvclock flags equal XEN_PVCLOCK_* (pvclock is the Xen vcpu_time_info ABI that KVM reuses)', () => {
+    expect(BigInt(PVCLOCK_FLAGS.TSC_STABLE_BIT)).toBe(hs.value('XEN_PVCLOCK_TSC_STABLE_BIT'));
+    expect(BigInt(PVCLOCK_FLAGS.GUEST_STOPPED)).toBe(hs.value('XEN_PVCLOCK_GUEST_STOPPED'));
+  });
+
+  // Linux asm/pvclock-abi.h: "These structs MUST NOT be changed. They are the ABI between hypervisor and guest OS.
+  // Both Xen and KVM are using this." Xen's public struct vcpu_time_info is the one Debian ships.
+  it.skipIf(!hasGcc)('pvclock_vcpu_time_info equals gcc offsetof/sizeof of xen/xen.h struct vcpu_time_info', () => {
+    const s = PVCLOCK_VCPU_TIME_INFO;
+    const cName = (f: string) => (f === 'pad' ? 'pad1' : f); // Xen names the tail padding pad1
+    const lines = [
+      `printf("size %zu\\n", sizeof(struct vcpu_time_info));`,
+      ...s.fields.map((f) => `printf("${f.name} %zu %zu\\n", offsetof(struct vcpu_time_info, ${cName(f.name)}), sizeof(((struct vcpu_time_info *)0)->${cName(f.name)}));`),
+    ];
+    const src = `#define __XEN_TOOLS__ 1\n#include <stdio.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <xen/xen.h>\nint main(void) {\n${lines.join('\n')}\nreturn 0;\n}\n`;
+    const out = withTmp((dir) => {
+      writeFileSync(join(dir, 'p.c'), src);
+      run('gcc', ['-std=gnu11', '-o', join(dir, 'p'), join(dir, 'p.c')]);
+      return run(join(dir, 'p'), []);
+    });
+    expect(out.trim().split('\n')).toEqual([`size ${s.size}`, ...s.fields.map((f) => `${f.name} ${f.offset} ${f.size}`)]);
   });
 
   it('guest-visible errno list is complete; internal ones are absent', () => {
