@@ -385,7 +385,7 @@ export const hypervAbi: AbiDefinition = {
   msrs: HYPERV_MSRS,
   space: {
     trap: 'hypercall', selector: 'rcx', mask: 0xffff, lo: 0x0000, hi: 0xffff,
-    discriminator: 'control word in RCX (x64), not RAX; a 32-bit caller puts it in EDX:EAX, so the call code sits in EAX[15:0] where KVM/Xen numbers live. KVM sends every VMCALL to Hyper-V emulation once HV_X64_MSR_HYPERCALL is enabled; Xen uses EAX bit 31 (set by the viridian page prefix)',
+    discriminator: 'control word in RCX (x64), not RAX; a 32-bit caller puts it in EDX:EAX, so the call code sits in EAX[15:0] where KVM/Xen numbers live. KVM sends every VMCALL to Hyper-V emulation once HV_X64_MSR_HYPERCALL is enabled; Xen uses EAX bit 31 (set by the viridian page prefix). EAX values with any of bits 31:27 set are not valid control words (RsvdZ), which excludes the VMware magic 0x564D5868 and pvio 0x5056xxxx',
     source: 'TLFS "Hypercall Inputs": 16-bit call code, codes >= 0x8000 extended; KVM x86.c kvm_emulate_hypercall -> kvm_hv_hypercall when kvm_hv_hypercall_enabled()',
   },
   constants: [

@@ -176,7 +176,7 @@ export function makePvioAbi(opts: { base?: number } = {}): AbiDefinition {
     msrs: PVIO_MSRS,
     space: {
       trap: 'hypercall', selector: 'rax', mask: 0xffffffff, lo: PVIO_HC_FIRST, hi: PVIO_HC_LAST,
-      discriminator: 'none needed: the range overlaps no other built-in ABI (a 64-bit caller must also clear RAX 63:32)',
+      discriminator: 'RAX itself: disjoint from KVM (0..0x3ff), Xen (0..0x7f; bit 31 = Viridian) and the VMware magic. A 32-bit Hyper-V control word in EDX:EAX never takes these values (EAX bits 30 and 28 are RsvdZ there), so a host serving both checks the pvio range first. A 64-bit caller clears RAX 63:32',
       source: `${SPEC} §3`,
     },
     constants: [

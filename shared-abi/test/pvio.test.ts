@@ -7,7 +7,7 @@ import { Decoder, DecoderOptions, InstructionInfoFactory, MemorySizeExt, Mnemoni
 import { describe, expect, it } from 'vitest';
 import {
   PVIO_DESC_LAYOUT, PVIO_HC, PVIO_HC_FEATURE, PVIO_PLAIN_EQUIVALENT, PVIO_STATUS, PvioError, checkFeatureDefs, checkLayout, checkPvioDesc,
-  decodePvioDesc, encodeFeatures, encodeFields, encodePvioDesc, hypervAbi, kvmAbi, makePvioAbi, parsePvioCall, plainInstruction, pvioAbi,
+  decodeHvControl, decodePvioDesc, encodeFeatures, encodeFields, encodePvioDesc, hypervAbi, kvmAbi, makePvioAbi, parsePvioCall, plainInstruction, pvioAbi,
   pvioHypercallPage, pvioPlainEquivalent, pvioRegStatus, pvioStatusReg, signatureToRegs, vmwareAbi, xenAbi,
 } from '../src/index.js';
 import type { PvioAccess, PvioHcName, PvioOp, PvioSize, PvioStatusName } from '../src/index.js';
@@ -227,6 +227,8 @@ describe('pvioAbi consistency', () => {
       const disjoint = pvioAbi.space.hi < other.space.lo || pvioAbi.space.lo > other.space.hi;
       expect(disjoint, `pvio vs ${other.name}`).toBe(true);
     }
+    // a 32-bit Hyper-V caller's control word is EDX:EAX: no pvio number is a valid one (RsvdZ bits 30, 28 set)
+    for (const h of pvioAbi.hypercalls) expect(decodeHvControl(BigInt(h.nr)).reservedBits, h.name).toBe((1n << 30n) | (1n << 28n));
     // Xen's Viridian routing uses EAX bit 31; pvio numbers keep it clear
     expect(pvioAbi.space.hi & 0x8000_0000).toBe(0);
   });
