@@ -34,7 +34,7 @@ const patCache = new Map<string, Pat>();
 function parsePat(p: string): Pat {
   let v = patCache.get(p);
   if (!v) {
-    const m = /^(rm|r|m|acc)(8|16|32|64|v|y|z|n)?$/.exec(p);
+    const m = /^(rm|r|m|acc)(8|16|32|64|v|y|z|n|p)?$/.exec(p);
     if (m) v = { k: m[1] as Pat['k'], s: m[2] };
     else if (['iv', 's8', 'ib', 'u8', 'i16', 'i64', 'u32'].includes(p)) v = { k: 'imm', imm: p };
     else if (p === 'cl' || p === 'dx' || p === 'one' || p === 'moffs') v = { k: p };
@@ -50,12 +50,13 @@ function sizesOf(s: string | undefined, bits: Bits): readonly number[] {
     case 'y': return bits === 64 ? [32, 64] : [32];
     case 'z': return [16, 32];
     case 'n': return bits === 64 ? [16, 64] : [16, 32];
+    case 'p': return [bits];
     case undefined: return [];
     default: return [Number(s)];
   }
 }
 
-const generic = (s: string | undefined): boolean => s === 'v' || s === 'y' || s === 'z' || s === 'n';
+const generic = (s: string | undefined): boolean => s === 'v' || s === 'y' || s === 'z' || s === 'n' || s === 'p';
 
 class NoMatch {
   constructor(readonly rank: number, readonly why: string) {}

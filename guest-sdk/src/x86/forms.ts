@@ -3,7 +3,8 @@
 // which reproduces nasm's canonical choices (sign-extended imm8, accumulator short forms, MR for reg,reg).
 
 /**
- * Operand patterns. Sizes: 8/16/32/64 fixed; v = 16/32/64 (64 in long mode only); y = 32/64; z = 16/32.
+ * Operand patterns. Sizes: 8/16/32/64 fixed; v = 16/32/64 (64 in long mode only); y = 32/64; z = 16/32;
+ * n = 16 or native (push/pop); p = native only (64 in long mode, 32 otherwise).
  * r: register, rm: register or memory, m: memory of any size, acc: al/ax/eax/rax,
  * iv: imm of the operand size (imm32 sign-extended for 64-bit), s8: sign-extended imm8, ib: imm8 -128..255,
  * u8: imm8 0..255, i16: imm16, i64: full imm64, u32: imm that zero-extends from 32 bits,
@@ -52,6 +53,7 @@ function def(mn: string, ...forms: F[]): void {
     { ops: ['rmv', 'rv'], op: [b + 1], rm: 0, reg: 1 },
     { ops: ['r8', 'rm8'], op: [b + 2], reg: 0, rm: 1 },
     { ops: ['rv', 'rmv'], op: [b + 3], reg: 0, rm: 1 },
+    // Accumulator forms before 83 /n: on a tie (16-bit, 66 25 iw vs 66 83 /4 ib) nasm picks these.
     { ops: ['acc8', 'ib'], op: [b + 4], imm: 1 },
     { ops: ['accv', 'iv'], op: [b + 5], imm: 1 },
     { ops: ['rm8', 'ib'], op: [0x80], ext: n, rm: 0, imm: 1 },
@@ -142,8 +144,9 @@ def('push',
   { ops: ['iv'], op: [0x68], imm: 0, d64: true },
 );
 def('pop', { ops: ['rn'], op: [0x58], plus: 0, d64: true }, { ops: ['rmn'], op: [0x8f], ext: 0, rm: 0, d64: true });
-def('call', { ops: ['rmn'], op: [0xff], ext: 2, rm: 0, d64: true });
-def('jmp', { ops: ['rmn'], op: [0xff], ext: 4, rm: 0, d64: true });
+// Indirect near branches take only the native width (66h is ignored by Intel CPUs in long mode; nasm rejects it).
+def('call', { ops: ['rmp'], op: [0xff], ext: 2, rm: 0, d64: true });
+def('jmp', { ops: ['rmp'], op: [0xff], ext: 4, rm: 0, d64: true });
 def('ret', { ops: [], op: [0xc3] }, { ops: ['i16'], op: [0xc2], imm: 0 });
 def('int', { ops: ['u8'], op: [0xcd], imm: 0 });
 
