@@ -86,6 +86,15 @@ export const HYPERV_FEATURES: readonly FeatureBitDef[] = [
     ['HV_STIMER_DIRECT_MODE_AVAILABLE', 19, 'stimer direct mode'],
   ], 'arch/x86/include/asm/hyperv-tlfs.h group D'),
   { name: 'HV_X64_HYPERCALL_MSR_LOCK_AVAILABLE', leaf: 3, reg: 'edx', bit: 18, doc: 'HYPERCALL MSR bit 1 (Locked) is honoured', source: 'TLFS feature-discovery "HypercallMsrLockAvailable" (no Linux macro seen)' },
+  ...([
+    ['HV_X64_AS_SWITCH_RECOMMENDED', 0, 'hypercall for address-space switch'], ['HV_X64_LOCAL_TLB_FLUSH_RECOMMENDED', 1, 'hypercall for local flush'],
+    ['HV_X64_REMOTE_TLB_FLUSH_RECOMMENDED', 2, 'HvCallFlushVirtualAddress* for remote flush'], ['HV_X64_APIC_ACCESS_RECOMMENDED', 3, 'APIC MSRs'],
+    ['HV_X64_SYSTEM_RESET_RECOMMENDED', 4, 'reset MSR'], ['HV_X64_RELAXED_TIMING_RECOMMENDED', 5, 'relaxed timing'],
+    ['HV_DEPRECATING_AEOI_RECOMMENDED', 9, 'avoid auto-EOI'], ['HV_X64_CLUSTER_IPI_RECOMMENDED', 10, 'HvCallSendSyntheticClusterIpi'],
+    ['HV_X64_EX_PROCESSOR_MASKS_RECOMMENDED', 11, 'the _EX (hv_vpset) calls'], ['HV_X64_HYPERV_NESTED', 12, 'running nested'],
+    ['HV_X64_ENLIGHTENED_VMCS_RECOMMENDED', 14, 'enlightened VMCS'],
+    ['HV_X64_USE_MMIO_HYPERCALLS', 21, 'use HVCALL_MMIO_READ/WRITE for PCI config-space MMIO (pci-hyperv use_calls)'],
+  ] as const).map(([name, bit, doc]): FeatureBitDef => ({ name, leaf: 4, reg: 'eax', bit, doc, source: 'arch/x86/include/asm/hyperv-tlfs.h HYPERV_CPUID_ENLIGHTMENT_INFO.EAX' })),
 ];
 
 // ---- MSRs ----------------------------------------------------------------------------------------------
@@ -150,6 +159,18 @@ export function encodeHvHypercallMsr(v: { gpa: bigint; enable: boolean; locked?:
 const msr = (name: keyof typeof HV_X64_MSR, access: MsrDef['access'], layout: readonly BitFieldDef[], doc: string): MsrDef =>
   ({ name: `HV_X64_MSR_${name}`, index: HV_X64_MSR[name], access, layout, doc, source: `${HDR} HV_X64_MSR_${name}; TLFS` });
 
+const idx = (name: string, index: number, layout: readonly BitFieldDef[], doc: string): MsrDef =>
+  ({ name: `HV_X64_MSR_${name}`, index, access: 'rw', layout, doc, source: `${HDR} HV_REGISTER_${name} / HV_X64_MSR_${name}; TLFS` });
+const SINT_LAYOUT = [
+  f('vector', 0, 8, 'uint', 'interrupt vector (16..255)'), f('reserved1', 8, 8, 'reserved', ''), f('masked', 16, 1, 'flag', 'HV_SYNIC_SINT_MASKED'),
+  f('autoEoi', 17, 1, 'flag', 'HV_SYNIC_SINT_AUTO_EOI'), f('polling', 18, 1, 'flag', 'polling'), f('reserved2', 19, 45, 'reserved', ''),
+];
+const STIMER_CONFIG_LAYOUT = [
+  f('enable', 0, 1, 'flag', ''), f('periodic', 1, 1, 'flag', ''), f('lazy', 2, 1, 'flag', ''), f('autoEnable', 3, 1, 'flag', ''),
+  f('apicVector', 4, 8, 'uint', ''), f('directMode', 12, 1, 'flag', ''), f('reservedZ0', 13, 3, 'reserved', ''),
+  f('sintx', 16, 4, 'uint', 'SINT to notify'), f('reservedZ1', 20, 44, 'reserved', ''),
+];
+
 export const HYPERV_MSRS: readonly MsrDef[] = [
   msr('GUEST_OS_ID', 'rw', [f('id', 0, 63, 'uint', 'OS-specific fields (see the open-source and proprietary layouts)'), f('openSource', 63, 1, 'flag', 'selects the layout')], 'non-zero before the hypercall page can be enabled; writing 0 disables the page'),
   msr('HYPERCALL', 'rw', HV_HYPERCALL_MSR_LAYOUT, 'hypercall page overlay; partition-wide'),
@@ -166,18 +187,13 @@ export const HYPERV_MSRS: readonly MsrDef[] = [
   msr('SVERSION', 'ro', whole, 'SynIC version (HV_SYNIC_VERSION_1)'),
   msr('SIEFP', 'rw', pageMsr('SynIC event flags page'), 'hv_synic_siefp'), msr('SIMP', 'rw', pageMsr('SynIC message page'), 'hv_synic_simp'),
   msr('EOM', 'wo', whole, 'end of message'),
-  msr('SINT0', 'rw', [
-    f('vector', 0, 8, 'uint', 'interrupt vector (16..255)'), f('reserved1', 8, 8, 'reserved', ''), f('masked', 16, 1, 'flag', 'HV_SYNIC_SINT_MASKED'),
-    f('autoEoi', 17, 1, 'flag', 'HV_SYNIC_SINT_AUTO_EOI'), f('polling', 18, 1, 'flag', 'polling'), f('reserved2', 19, 45, 'reserved', ''),
-  ], 'synthetic interrupt source 0 (SINT1..15 at +1..+15, same layout: hv_synic_sint)'),
-  msr('STIMER0_CONFIG', 'rw', [
-    f('enable', 0, 1, 'flag', ''), f('periodic', 1, 1, 'flag', ''), f('lazy', 2, 1, 'flag', ''), f('autoEnable', 3, 1, 'flag', ''),
-    f('apicVector', 4, 8, 'uint', ''), f('directMode', 12, 1, 'flag', ''), f('reservedZ0', 13, 3, 'reserved', ''),
-    f('sintx', 16, 4, 'uint', 'SINT to notify'), f('reservedZ1', 20, 44, 'reserved', ''),
-  ], 'synthetic timer 0 config (hv_stimer_config; timers 1..3 at +2, +4, +6)'),
-  msr('STIMER0_COUNT', 'rw', whole, 'synthetic timer 0 expiration, 100 ns units'),
+  ...Array.from({ length: 16 }, (_, i) => idx(`SINT${i}`, HV_X64_MSR.SINT0 + i, SINT_LAYOUT, `synthetic interrupt source ${i} (hv_synic_sint)`)),
+  ...Array.from({ length: 4 }, (_, i) => [
+    idx(`STIMER${i}_CONFIG`, HV_X64_MSR.STIMER0_CONFIG + 2 * i, STIMER_CONFIG_LAYOUT, `synthetic timer ${i} config (hv_stimer_config)`),
+    idx(`STIMER${i}_COUNT`, HV_X64_MSR.STIMER0_COUNT + 2 * i, whole, `synthetic timer ${i} expiration, 100 ns units`),
+  ]).flat(),
   msr('GUEST_IDLE', 'ro', whole, 'reading enters guest idle'),
-  msr('CRASH_P0', 'rw', whole, 'crash parameter 0 (P1..P4 follow)'),
+  ...Array.from({ length: 5 }, (_, i) => idx(`CRASH_P${i}`, HV_X64_MSR.CRASH_P0 + i, whole, `crash parameter ${i}`)),
   msr('CRASH_CTL', 'rw', [f('reserved', 0, 62, 'uint', ''), f('crashNotifyMsg', 62, 1, 'flag', 'HV_CRASH_CTL_CRASH_NOTIFY_MSG'), f('crashNotify', 63, 1, 'flag', 'HV_CRASH_CTL_CRASH_NOTIFY')], 'crash control'),
 ];
 

@@ -138,11 +138,16 @@ describe('hypervAbi consistency', () => {
     expect(new Set(hypervAbi.msrs.map((m) => m.index)).size).toBe(hypervAbi.msrs.length);
     const hc = hypervAbi.msrs.find((m) => m.index === HV_X64_MSR.HYPERCALL)!;
     expect(hc.layout.map((f) => [f.name, f.lsb, f.width])).toEqual([['enable', 0, 1], ['locked', 1, 1], ['preserved', 2, 10], ['gpa', 12, 52]]);
+    const at = (i: number): string | undefined => hypervAbi.msrs.find((m) => m.index === i)?.name;
+    expect([at(0x4000009f), at(0x400000b6), at(0x400000b7), at(0x40000104), at(0x40000105)])
+      .toEqual(['HV_X64_MSR_SINT15', 'HV_X64_MSR_STIMER3_CONFIG', 'HV_X64_MSR_STIMER3_COUNT', 'HV_X64_MSR_CRASH_P4', 'HV_X64_MSR_CRASH_CTL']);
   });
   it('feature bits are unique and inside the advertised leaves', () => {
     expect(checkFeatureDefs(hypervAbi.features, hypervAbi.cpuid.maxLeafOffset)).toEqual([]);
     expect(encodeFeatures(hypervAbi.features, ['HV_MSR_HYPERCALL_AVAILABLE', 'HV_MSR_VP_INDEX_AVAILABLE'], 3, 'eax')).toBe(0x60);
     expect(decodeFeatures(hypervAbi.features, 0x8010, 3, 'edx')).toEqual(['HV_X64_HYPERCALL_XMM_INPUT_AVAILABLE', 'HV_X64_HYPERCALL_XMM_OUTPUT_AVAILABLE']);
+    // leaf 0x40000004 EAX: the hint that tells Linux pci-hyperv to use HVCALL_MMIO_READ/WRITE
+    expect(encodeFeatures(hypervAbi.features, ['HV_X64_USE_MMIO_HYPERCALLS'], 4, 'eax')).toBe(1 << 21);
   });
   it('CPUID signature and interface id are the TLFS words', () => {
     expect(signatureToRegs(hypervAbi.cpuid.signature)).toEqual({ ebx: 0x7263694d, ecx: 0x666f736f, edx: 0x76482074 });
