@@ -175,6 +175,17 @@ export const XEN_CPUID: CpuidModel = {
   source: 'xen/arch-x86/cpuid.h; Linux xen_cpuid_base(); base 0x40000100 when Viridian is enabled',
 };
 
+/**
+ * EAX of leaf base+0: base + leaf limit. The toolstack clamps the limit to 2..XEN_CPUID_MAX_NUM_LEAVES
+ * (xen/arch/x86/cpuid.c), default 5; leaves above the limit read as zero.
+ */
+export function xenSignatureEax(base: number = XEN_CPUID_FIRST_LEAF, limit: number = XEN_CPUID_MAX_NUM_LEAVES): number {
+  if (!Number.isInteger(limit) || limit < XEN_MIN_LEAVES || limit > XEN_CPUID_MAX_NUM_LEAVES) {
+    throw new AbiError([{ path: 'limit', value: limit, message: `Xen's leaf limit is ${XEN_MIN_LEAVES}..${XEN_CPUID_MAX_NUM_LEAVES}` }]);
+  }
+  return base + limit;
+}
+
 /** CPUID base and MSR block base Xen uses, depending on whether Viridian leaves are exposed. */
 export function xenLayout(viridian: boolean): { cpuidBase: number; msrBase: number } {
   return viridian ? { cpuidBase: XEN_CPUID_BASE_VIRIDIAN, msrBase: XEN_MSR_BASE_VIRIDIAN } : { cpuidBase: XEN_CPUID_FIRST_LEAF, msrBase: XEN_MSR_BASE };

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
@@ -108,6 +109,17 @@ describe('KVM MSR values', () => {
       enabled: true, send_always: true, delivery_as_pf_vmexit: true, delivery_as_int: true, rsvd: 0n, gpa: 0xffffffff_ffffffc0n,
     });
     expect(() => encodeKvmMsr('ASYNC_PF_EN', { gpa: 0x12320n })).toThrow(/aligned to 64 bytes/);
+  });
+  it('decode then encode reproduces every value without reserved bits, for every KVM MSR (property)', () => {
+    for (const msr of Object.keys(MSR_KVM) as (keyof typeof MSR_KVM)[]) {
+      fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (v) => {
+        const f = decodeKvmMsr(msr, v);
+        const noRsvd = Object.fromEntries(Object.entries(f).filter(([k]) => !KVM_MSR_LAYOUTS[msr].some((x) => x.name === k && x.kind === 'reserved')));
+        const rsvdMask = KVM_MSR_LAYOUTS[msr].filter((x) => x.kind === 'reserved').reduce((m, x) => m | (((1n << BigInt(x.width)) - 1n) << BigInt(x.lsb)), 0n);
+        const defined = KVM_MSR_LAYOUTS[msr].reduce((m, x) => m | (((1n << BigInt(x.width)) - 1n) << BigInt(x.lsb)), 0n);
+        expect(encodeKvmMsr(msr, noRsvd)).toBe(v & defined & ~rsvdMask);
+      }), { numRuns: 200 });
+    }
   });
   it('flags reserved bits in STEAL_TIME when strict (KVM_STEAL_RESERVED_MASK)', () => {
     expect(decodeKvmMsr('STEAL_TIME', 0x2000n | 0x3en)).toMatchObject({ enable: false, gpa: 0x2000n, rsvd: 0x1fn });

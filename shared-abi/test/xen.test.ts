@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   AbiError, VMCALL_BYTES, VMMCALL_BYTES, XEN_CONVENTION_HCPAGE_X64, XEN_CONVENTION_X64, XEN_CONVENTION_X86, XEN_CPUID,
   XEN_HC, XEN_HYPERCALL_MSR_LAYOUT, XEN_HYPERCALL_MSR_READ_VALUE, XEN_SIGNATURE, checkLayout, decodeXenHypercallMsr,
-  encodeXenHypercallMsr, signatureToRegs, xenAbi, xenErrorResult, xenHypercallMsr, xenHypercallPage, xenLayout, xenResult,
+  encodeXenHypercallMsr, signatureToRegs, xenAbi, xenErrorResult, xenHypercallMsr, xenHypercallPage, xenLayout, xenResult, xenSignatureEax,
 } from '../src/index.js';
 import { abiProblems } from './support/abi-checks.js';
 import { hasIced, icedDisasm, icedMissingReason } from './support/iced.js';
@@ -75,6 +76,12 @@ describe('Xen hypercall-page MSR', () => {
     expect(decodeXenHypercallMsr(0x1_2345_6000n)).toEqual({ ok: true, gmfn: 0x123456n, gpa: 0x1_2345_6000n });
     expect(decodeXenHypercallMsr(0xffff_ffff_ffff_f000n)).toEqual({ ok: true, gmfn: 0xf_ffff_ffff_ffffn, gpa: 0xffff_ffff_ffff_f000n });
   });
+  it('encode/decode round-trip for every page-aligned GPA (property)', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 52n) - 1n }), (gmfn) => {
+      const gpa = gmfn << 12n;
+      expect(decodeXenHypercallMsr(encodeXenHypercallMsr({ gpa }))).toEqual({ ok: true, gmfn, gpa });
+    }));
+  });
   it('answers #GP for a page index > 0, rejects misaligned encodes', () => {
     expect(decodeXenHypercallMsr(0x5001n)).toMatchObject({ ok: false, fault: '#GP', pageIndex: 1 });
     expect(decodeXenHypercallMsr(0x5fffn)).toMatchObject({ ok: false, pageIndex: 0xfff });
@@ -101,6 +108,9 @@ describe('xenAbi', () => {
     expect(XEN_CPUID.leaves.map((l) => l.offset)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(XEN_CPUID).toMatchObject({ detection: 'scan', minLeaves: 2, maxLeafOffset: 5, defaultBase: 0x40000000 });
     expect(xenAbi.features.filter((f) => f.leaf === 4).map((f) => f.bit)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(xenSignatureEax()).toBe(0x40000005);
+    expect(xenSignatureEax(0x40000100, 2)).toBe(0x40000102);
+    expect(() => xenSignatureEax(0x40000000, 6)).toThrow(/limit: Xen's leaf limit is 2\.\.5/);
   });
   it('conventions: 64-bit rdi rsi rdx r10 r8, 32-bit ebx ecx edx esi edi, arguments clobbered', () => {
     expect(XEN_CONVENTION_X64).toMatchObject({ number: 'rax', args: ['rdi', 'rsi', 'rdx', 'r10', 'r8'], results: ['rax'] });
