@@ -154,6 +154,10 @@ export class IoBusRouter implements IoRouter {
    * The hook the CPU calls BEFORE decoding/emulating a store to MMIO. True = the store is complete (a len-0
    * doorbell at `gpa` was signalled; the CPU only advances RIP past the instruction, no operand is read).
    * Only with 'ept' and not nested, as in handle_ept_misconfig; otherwise false and the CPU takes the full path.
+   * Note: handle_ept_misconfig never learns whether the access was a load (the exit qualification is undefined
+   * for EPT misconfig), so on KVM a LOAD from such a GPA is "completed" the same way (signal, skip, destination
+   * unchanged). A CPU that wants that fidelity asks here before any MMIO access; asking only for stores is the
+   * behaviour a well-behaved guest (write-only notify registers) cannot tell apart.
    */
   fastMmio(gpa: bigint): boolean {
     if (this.mmuMode !== 'ept' || this.nested) return false;
