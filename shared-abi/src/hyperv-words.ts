@@ -24,10 +24,16 @@ export const HV_HYPERCALL_RESULT_MASK = 0xffffn; // HV_HYPERCALL_RESULT_MASK GEN
 export const HV_HYPERCALL_REPS_COMPLETED_OFFSET = 32n;
 export const HV_HYPERCALL_REPS_COMPLETED_MASK = mask(12) << 32n;
 
-// HV_STATUS values validateHvControl can answer (hvgdk_mini.h); the full table lives in hyperv.ts.
-const HV_STATUS_SUCCESS = 0x0;
-const HV_STATUS_INVALID_HYPERCALL_CODE = 0x2;
-const HV_STATUS_INVALID_HYPERCALL_INPUT = 0x3;
+/** Hypercall status codes (result bits 15:0). */
+export const HV_STATUS = {
+  SUCCESS: 0x0, INVALID_HYPERCALL_CODE: 0x2, INVALID_HYPERCALL_INPUT: 0x3, INVALID_ALIGNMENT: 0x4, INVALID_PARAMETER: 0x5,
+  ACCESS_DENIED: 0x6, INVALID_PARTITION_STATE: 0x7, OPERATION_DENIED: 0x8, UNKNOWN_PROPERTY: 0x9, PROPERTY_VALUE_OUT_OF_RANGE: 0xa,
+  INSUFFICIENT_MEMORY: 0xb, INVALID_PARTITION_ID: 0xd, INVALID_VP_INDEX: 0xe, NOT_FOUND: 0x10, INVALID_PORT_ID: 0x11,
+  INVALID_CONNECTION_ID: 0x12, INSUFFICIENT_BUFFERS: 0x13, NOT_ACKNOWLEDGED: 0x14, INVALID_VP_STATE: 0x15, NO_RESOURCES: 0x1d,
+  PROCESSOR_FEATURE_NOT_SUPPORTED: 0x20, INVALID_LP_INDEX: 0x41, INVALID_REGISTER_VALUE: 0x50, OPERATION_FAILED: 0x71,
+  TIME_OUT: 0x78, CALL_PENDING: 0x79, VTL_ALREADY_ENABLED: 0x86,
+} as const; // HV_STATUS_<key>, include/hyperv/hvgdk_mini.h
+export type HvStatusName = keyof typeof HV_STATUS;
 
 export interface HvControl {
   /** Call code, bits 15:0. */
@@ -154,9 +160,9 @@ export interface HvControlVerdict {
 export function validateHvControl(control: bigint, call: HvCallShape | undefined, opts: { allowNested?: boolean } = {}): HvControlVerdict {
   const c = decodeHvControl(control);
   const hex = (n: number): string => `0x${n.toString(16).padStart(4, '0')}`;
-  if (!call) return { status: HV_STATUS_INVALID_HYPERCALL_CODE, reason: `call code ${hex(c.code)} is not implemented` };
+  if (!call) return { status: HV_STATUS.INVALID_HYPERCALL_CODE, reason: `call code ${hex(c.code)} is not implemented` };
   if (call.nr !== c.code) throw new AbiError([{ path: 'call.nr', value: call.nr, message: `definition is for ${hex(call.nr)}, control word names ${hex(c.code)}` }]);
-  const bad = (reason: string): HvControlVerdict => ({ status: HV_STATUS_INVALID_HYPERCALL_INPUT, reason });
+  const bad = (reason: string): HvControlVerdict => ({ status: HV_STATUS.INVALID_HYPERCALL_INPUT, reason });
   if (c.reservedBits !== 0n) return bad(`reserved bits set: 0x${c.reservedBits.toString(16)}`);
   if (c.nested && !opts.allowNested) return bad('bit 31 (nested) set: RsvdZ for this hypervisor');
   if (call.rep) {
@@ -167,5 +173,5 @@ export function validateHvControl(control: bigint, call: HvCallShape | undefined
   }
   if (c.varHeaderQwords !== 0 && !call.varHeader) return bad(`variable header of ${c.varHeaderQwords} qword(s) on a call without one`);
   if (c.fast && !call.fast) return bad('fast bit set on a call with no register-based form');
-  return { status: HV_STATUS_SUCCESS, reason: 'ok' };
+  return { status: HV_STATUS.SUCCESS, reason: 'ok' };
 }

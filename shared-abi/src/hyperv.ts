@@ -9,7 +9,7 @@ import type {
 import { AbiError } from './errors.js';
 import { encodeFields } from './bitfield.js';
 import { VMCALL_BYTES, VMMCALL_BYTES } from './kvm.js';
-import { HV_HYPERCALL_RSVD_MASK } from './hyperv-words.js';
+import { HV_HYPERCALL_RSVD_MASK, HV_STATUS } from './hyperv-words.js';
 
 const HDR = 'include/hyperv/hvgdk_mini.h';
 const TLFS = 'TLFS hypercall-interface.md';
@@ -197,16 +197,7 @@ export const HYPERV_MSRS: readonly MsrDef[] = [
   msr('CRASH_CTL', 'rw', [f('reserved', 0, 62, 'uint', ''), f('crashNotifyMsg', 62, 1, 'flag', 'HV_CRASH_CTL_CRASH_NOTIFY_MSG'), f('crashNotify', 63, 1, 'flag', 'HV_CRASH_CTL_CRASH_NOTIFY')], 'crash control'),
 ];
 
-// ---- status codes --------------------------------------------------------------------------------------
-export const HV_STATUS = {
-  SUCCESS: 0x0, INVALID_HYPERCALL_CODE: 0x2, INVALID_HYPERCALL_INPUT: 0x3, INVALID_ALIGNMENT: 0x4, INVALID_PARAMETER: 0x5,
-  ACCESS_DENIED: 0x6, INVALID_PARTITION_STATE: 0x7, OPERATION_DENIED: 0x8, UNKNOWN_PROPERTY: 0x9, PROPERTY_VALUE_OUT_OF_RANGE: 0xa,
-  INSUFFICIENT_MEMORY: 0xb, INVALID_PARTITION_ID: 0xd, INVALID_VP_INDEX: 0xe, NOT_FOUND: 0x10, INVALID_PORT_ID: 0x11,
-  INVALID_CONNECTION_ID: 0x12, INSUFFICIENT_BUFFERS: 0x13, NOT_ACKNOWLEDGED: 0x14, INVALID_VP_STATE: 0x15, NO_RESOURCES: 0x1d,
-  PROCESSOR_FEATURE_NOT_SUPPORTED: 0x20, INVALID_LP_INDEX: 0x41, INVALID_REGISTER_VALUE: 0x50, OPERATION_FAILED: 0x71,
-  TIME_OUT: 0x78, CALL_PENDING: 0x79, VTL_ALREADY_ENABLED: 0x86,
-} as const; // HV_STATUS_<key>, hvgdk_mini.h
-export type HvStatusName = keyof typeof HV_STATUS;
+// ---- status codes (HV_STATUS itself is in hyperv-words.ts) ----------------------------------------
 
 export const HYPERV_ERROR_CODES: readonly ErrorCodeDef[] = Object.entries(HV_STATUS).map(([k, value]) => ({
   name: `HV_STATUS_${k}`, value, doc: k.toLowerCase().replace(/_/g, ' '), source: `${HDR} HV_STATUS_${k}`,
