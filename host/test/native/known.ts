@@ -25,7 +25,11 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     repro: { bits: 64, asm: ['xadd rax, rax'], regs: { 0: 0x8000000000000001n }, flags: 0 },
     matches: (m) => {
       const same = /^(?:lock )?xadd (\w+), \1$/.exec(m.c.asm[0] ?? '');
-      return m.c.group === 'xadd' && same !== null && m.what === fullRegister(same[1]!, m.c.regs.length === 16);
+      if (m.c.group !== 'xadd' || same === null) return false;
+      // the wrong value may flow on into the destination of a following cmovcc
+      const next = /^cmov\w+ (\w+), /.exec(m.c.asm[1] ?? '');
+      const long = m.c.regs.length === 16;
+      return m.what === fullRegister(same[1]!, long) || (next !== null && m.what === fullRegister(next[1]!, long));
     },
   },
   {
