@@ -7,6 +7,7 @@ import type { Problem } from '../errors.js';
 import { checkLayout } from '../bitfield.js';
 import { HYPERVISOR_CPUID_SCAN } from '../cpuid.js';
 import { cIdentifierProblem } from './names.js';
+import { checkSpaceCollisions } from '../space.js';
 
 export interface ValidateOptions {
   /** Other ABIs whose hypercall spaces this one must not collide with (the base ABI, the built-ins). */
@@ -245,31 +246,36 @@ function checkMsrs(def: AbiDefinition, s: Sink): void {
   s.unique(def.msrs, (m) => m.index, (i) => `$.msrs[${i}].index`, 'MSR index');
 }
 
-/**
- * Same trap and selector, and no pair of differing discriminators to tell them apart: the host cannot route
- * a call by its number alone. A space without a discriminator is caught by the other's numbers.
- */
-export function sharesSelector(a: HypercallSpace, b: HypercallSpace): boolean {
-  const told = a.discriminator !== undefined && b.discriminator !== undefined && a.discriminator !== b.discriminator;
-  return a.trap === b.trap && a.selector === b.selector && !told;
+/** Same trap class (a hypercall page executes VMCALL itself) and the same selector register. */
+function sameSelector(a: HypercallSpace, b: HypercallSpace): boolean {
+  const cls = (t: string): string => (t === 'port' ? 'port' : 'hypercall');
+  return cls(a.trap) === cls(b.trap) && a.selector === b.selector;
 }
 
+/**
+ * Registers decide, not the prose discriminators: each hypercall number inside the other ABI's space is
+ * reported at the number; otherwise space.ts checkSpaceCollisions() (selector ranges and fixed registers per
+ * mode) reports overlapping spaces at $.space.
+ */
 function checkCollisions(def: AbiDefinition, other: AbiDefinition, s: Sink): void {
   const a = def.space;
   const b = other.space;
-  if (!sharesSelector(a, b) || !isInt(b.lo) || !isInt(b.hi)) return;
-  const mask = BigInt(b.mask);
   let hits = 0;
-  def.hypercalls.forEach((h, i) => {
-    if (!isInt(h.nr) || !numbersInSelector(def) || !numbersInSelector(other)) return;
-    const n = BigInt(h.nr) & mask;
-    if (n < BigInt(b.lo) || n > BigInt(b.hi)) return;
-    hits++;
-    const same = other.hypercalls.find((o) => BigInt(o.nr) === n);
-    s.add(`$.hypercalls[${i}].nr`, h.nr, `collides with ${other.name}'s hypercall space ${hex(b.lo)}..${hex(b.hi)} (${a.trap}, selector ${a.selector})${same ? `: ${other.name} ${same.name} has this number` : ''}`);
-  });
+  if (sameSelector(a, b) && numbersInSelector(def) && numbersInSelector(other) && isInt(b.lo) && isInt(b.hi) && isInt(b.mask)) {
+    const mask = BigInt(b.mask);
+    def.hypercalls.forEach((h, i) => {
+      if (!isInt(h.nr)) return;
+      const n = BigInt(h.nr) & mask;
+      if (n < BigInt(b.lo) || n > BigInt(b.hi)) return;
+      hits++;
+      const same = other.hypercalls.find((o) => BigInt(o.nr) === n);
+      s.add(`$.hypercalls[${i}].nr`, h.nr, `collides with ${other.name}'s hypercall space ${hex(b.lo)}..${hex(b.hi)} (${a.trap}, selector ${a.selector})${same ? `: ${other.name} ${same.name} has this number` : ''}`);
+    });
+  }
   // An ABI without hypercalls claims no numbers, whatever its (defaulted) range says.
-  if (hits === 0 && def.hypercalls.length > 0 && isInt(a.lo) && isInt(a.hi) && a.lo <= b.hi && b.lo <= a.hi) {
-    s.add('$.space', { lo: a.lo, hi: a.hi }, `range overlaps ${other.name}'s hypercall space ${hex(b.lo)}..${hex(b.hi)} on the same selector ${a.selector}`);
+  if (hits > 0 || def.hypercalls.length === 0) return;
+  for (const p of checkSpaceCollisions([def, other])) {
+    // Malformed spaces are already reported by checkSpace().
+    if (!p.path.startsWith('abis[')) s.add('$.space', p.value, `${p.path}: ${p.message}`);
   }
 }

@@ -1,27 +1,14 @@
 // `pvkit demo` (what `npm start` runs). For now: the ABI catalogue and where the ABIs' hypercall number spaces
 // meet. Later issues extend run() into the end-to-end demo; printCatalogue() stays its first part.
-import { BUILTIN_ABIS } from '@pvkit/shared-abi';
-import type { AbiDefinition, HypercallSpace } from '@pvkit/shared-abi';
+import { BUILTIN_ABIS, checkSpaceCollisions } from '@pvkit/shared-abi';
+import type { AbiDefinition } from '@pvkit/shared-abi';
 import { signatureText } from './abi.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** Pairs of ABIs whose hypercalls share trap and selector register with overlapping number ranges. */
+/** Pairs of ABIs whose calls the registers cannot tell apart (space.ts checkSpaceCollisions), one line each. */
 export function spaceReport(abis: readonly AbiDefinition[]): string[] {
-  const lines: string[] = [];
-  const overlap = (a: HypercallSpace, b: HypercallSpace): boolean => a.trap === b.trap && a.selector === b.selector && a.lo <= b.hi && b.lo <= a.hi;
-  for (let i = 0; i < abis.length; i++) {
-    for (let j = i + 1; j < abis.length; j++) {
-      const a = abis[i]!;
-      const b = abis[j]!;
-      if (!overlap(a.space, b.space)) continue;
-      const lo = Math.max(a.space.lo, b.space.lo);
-      const hi = Math.min(a.space.hi, b.space.hi);
-      const both = a.hypercalls.filter((h) => b.hypercalls.some((k) => k.nr === h.nr)).map((h) => hex(h.nr));
-      lines.push(`${a.name} and ${b.name}: ${a.space.trap} numbers ${hex(lo)}..${hex(hi)} in ${a.space.selector} overlap${both.length ? ` (both define ${both.join(', ')})` : ''}; a host offering both must route by something else (${b.space.discriminator ?? a.space.discriminator ?? 'no discriminator recorded'})`);
-    }
-  }
-  return lines;
+  return checkSpaceCollisions(abis).map((p) => `${p.path}: ${p.message.split('. Discriminators')[0]}`);
 }
 
 /** The catalogue as lines: one block per built-in ABI, then the hypercall-space report. */
@@ -35,7 +22,7 @@ export function catalogueLines(abis: readonly AbiDefinition[] = BUILTIN_ABIS): s
     out.push('');
   }
   const report = spaceReport(abis);
-  out.push(`hypercall number spaces: ${report.length ? `${report.length} overlap${report.length === 1 ? '' : 's'}` : 'no overlaps'}`);
+  out.push(`hypercall number spaces: ${report.length ? `${report.length} overlap${report.length === 1 ? '' : 's'} the registers alone cannot resolve (a host offering both routes by configuration, as KVM does)` : 'no overlaps'}`);
   out.push(...report.map((l) => `  ${l}`));
   return out;
 }
