@@ -146,8 +146,8 @@ export function pvioHcName(nr: bigint): PvioHcName | undefined {
 
 /**
  * Turns (nr, arg0, arg1) into an operation or the status to return (spec §4, §5). Order: CPL, number,
- * feature bit, then descriptor/data checks. Device lookup (EFAULT) and doorbell ids (ENOENT/ENOSPC)
- * depend on host state and are left to the host.
+ * feature bit, then descriptor/data checks. Device lookup (EFAULT), doorbell ids (ENOENT/ENOSPC) and a
+ * ring's data width (dataProblems against the registered access) depend on host state and are left to the host.
  */
 export function parsePvioCall(nr: bigint, arg0: bigint, arg1: bigint, ctx: PvioCallContext): PvioVerdict<PvioOp> {
   if ((ctx.cpl ?? 0) !== 0) return fail('EPERM', [{ path: 'cpl', value: ctx.cpl, message: 'pvio calls are CPL 0 only' }]);
