@@ -7,7 +7,8 @@ import {
   rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8, r9, r12, r13, r15, eax, ebx, ecx, edx, esi, edi, esp, ebp, r8d, r11d,
   ax, bx, cx, dx, di, r8w, r9w, al, bl, cl, dl, ah, bh, ch, dh, spl, sil, dil, r8b, r15b,
 } from '@pvkit/guest-sdk';
-import { hasNasm, hasObjdump, nasm, objdump, sameInstruction } from './x86-tools.js';
+import { type Operand, type Reg } from '@pvkit/guest-sdk';
+import { hasIced, hasNasm, hasObjdump, icedDecode, icedMissing, type IcedOp, nasm, objdump, sameInstruction } from './x86-tools.js';
 
 type Case = (a: Asm) => unknown;
 
@@ -101,27 +102,104 @@ function common32(): Case[] {
 }
 
 
+interface Record { mn: string; ops: Operand[]; prefix: string }
+
+/** Records what each builder asked the encoder for, so iced's structured decode can be compared with it. */
+class Recorder extends Asm {
+  log: Record[] = [];
+  override insn(mn: string, ...ops: Operand[]): this {
+    this.log.push({ mn, ops, prefix: this.pending ?? '' });
+    return super.insn(mn, ...ops);
+  }
+}
+
 interface Built {
   bytes: Uint8Array[];
   text: string[];
+  rec: (Record | undefined)[];
   all: Uint8Array;
   source: string;
+}
+
+const CANON_CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+const STRINGS = /^(movs|stos|lods|cmps|scas|ins|outs)[bwdq]$/;
+const icedReg = (r: Reg): string => r.name.replace(/^(r\d+)b$/, '$1l');
+
+function expectedMnemonic(r: Record, bits: 32 | 64): string {
+  const { mn, ops } = r;
+  if (mn === 'sal') return 'shl';
+  if (mn === 'movsx' && (ops[0] as Reg).size === 64 && (ops[1] as { size?: number }).size === 32) return 'movsxd';
+  if (bits === 32 && mn === 'xchg' && ops.every((o) => (o as Reg).name === 'eax')) return 'nop';
+  for (const stem of ['set', 'cmov']) {
+    const cc = CONDITIONS[mn.slice(stem.length)];
+    if (mn.startsWith(stem) && cc !== undefined) return stem + CANON_CC[cc];
+  }
+  return mn;
+}
+
+function compareOp(o: Operand, d: IcedOp, width: number, r: Record, bits: 32 | 64): string | undefined {
+  if (typeof o === 'number' || typeof o === 'bigint') {
+    if (d.kind !== 'imm') return `expected immediate, got ${d.kind}`;
+    const w = /^(in|out|ret|int|rol|ror|rcl|rcr|shl|shr|sal|sar|bt|bts|btr|btc)$/.test(r.mn) ? 64 : width;
+    return BigInt.asUintN(w, BigInt(o)) === BigInt.asUintN(w, d.value) ? undefined : `immediate ${o} vs ${d.value}`;
+  }
+  if (o.kind === 'label') return d.kind === 'imm' ? undefined : `expected label immediate, got ${d.kind}`;
+  if (o.kind === 'reg') {
+    if (d.kind !== 'reg') return `expected register ${o.name}, got ${d.kind}`;
+    // mov r64, imm that zero-extends is encoded as mov r32, imm32.
+    if (r.mn === 'mov' && o.size === 64 && /^(e..|r\d+d)$/.test(d.name) && typeof r.ops[1] !== 'object') return undefined;
+    return d.name === icedReg(o) ? undefined : `register ${o.name} vs ${d.name}`;
+  }
+  if (d.kind !== 'mem') return `expected memory, got ${d.kind}`;
+  if (o.rip) return d.base === 'rip' ? undefined : `expected rip base, got ${d.base}`;
+  const want = { base: o.base ? icedReg(o.base) : 'none', index: o.index ? icedReg(o.index) : 'none' };
+  if (d.base !== want.base || d.index !== want.index) return `memory regs ${JSON.stringify(want)} vs ${d.base}/${d.index}`;
+  if (o.index && d.scale !== o.scale) return `scale ${o.scale} vs ${d.scale}`;
+  if (BigInt.asUintN(bits, o.disp) !== BigInt.asUintN(bits, d.disp)) return `displacement ${o.disp} vs ${d.disp}`;
+  if (o.size && r.mn !== 'lea' && d.size !== o.size / 8) return `memory size ${o.size / 8} vs ${d.size}`;
+  return undefined;
+}
+
+function compareIced(r: Record, d: { mnemonic: string; prefix: string; ops: readonly IcedOp[] }, bits: 32 | 64): string | undefined {
+  const mn = expectedMnemonic(r, bits);
+  if (d.mnemonic !== mn) return `mnemonic ${mn} vs ${d.mnemonic}`;
+  const wantPrefix = r.prefix === 'rep' && /^(cmps|scas)/.test(r.mn) ? 'repe' : r.prefix === 'rep' ? 'repe' : r.prefix;
+  if (wantPrefix !== d.prefix) return `prefix "${r.prefix}" vs "${d.prefix}"`;
+  if (STRINGS.test(r.mn) || mn === 'nop') return undefined; // operands are implicit
+  let ops = r.ops;
+  if (r.mn === 'imul' && ops.length === 2 && (typeof ops[1] === 'number' || typeof ops[1] === 'bigint')) ops = [ops[0]!, ops[0]!, ops[1]!];
+  if (ops.length !== d.ops.length) return `operand count ${ops.length} vs ${d.ops.length}`;
+  const first = ops[0] as { size?: number } | undefined;
+  const width = (typeof first === 'object' && first?.size) || bits;
+  let dops = [...d.ops];
+  if (r.mn === 'xchg' || r.mn === 'test') {
+    // Operand order follows the encoding (r/m first); match either order.
+    const direct = ops.every((o, i) => !compareOp(o, dops[i]!, width, r, bits));
+    if (!direct) dops = dops.reverse();
+  }
+  for (let i = 0; i < ops.length; i++) {
+    const e = compareOp(ops[i]!, dops[i]!, width, r, bits);
+    if (e) return `operand ${i + 1}: ${e}`;
+  }
+  return undefined;
 }
 
 function build(bits: 32 | 64, cases: Case[]): Built {
   const bytes: Uint8Array[] = [];
   const text: string[] = [];
+  const rec: (Record | undefined)[] = [];
   for (const c of cases) {
-    const a = new Asm({ bits, origin: 0x1000n });
+    const a = new Recorder({ bits, origin: 0x1000n });
     c(a);
     const img = a.finish();
     bytes.push(img.sections[0]!.bytes);
     text.push(a.toNasm().trimEnd().split('\n').pop()!.trim());
+    rec.push(a.log.length === 1 ? a.log[0] : undefined);
   }
   const whole = new Asm({ bits, origin: 0x1000n });
   for (const c of cases) c(whole);
   const img = whole.finish();
-  return { bytes, text, all: img.sections[0]!.bytes, source: whole.toNasm() };
+  return { bytes, text, rec, all: img.sections[0]!.bytes, source: whole.toNasm() };
 }
 
 for (const bits of [64, 32] as const) {
@@ -145,6 +223,22 @@ for (const bits of [64, 32] as const) {
       expect(cases.length).toBeGreaterThan(bits === 64 ? 300 : 100);
     });
 
+    it.skipIf(!hasIced)('iced-x86 decodes each to one instruction of our length, Mnemonic and operands', () => {
+      const problems: string[] = [];
+      let checked = 0;
+      b.bytes.forEach((bytes, i) => {
+        const d = icedDecode(bytes, bits, 0x1000n);
+        if (d.length !== 1 || d[0]!.length !== bytes.length) return problems.push(`#${i} ${b.text[i]}: iced decoded ${d.length} instruction(s), lengths ${d.map((x) => x.length)}`);
+        const r = b.rec[i];
+        if (!r) return; // nop(n): no encoder record; objdump covers it
+        checked++;
+        const e = compareIced(r, d[0]!, bits);
+        if (e) problems.push(`#${i} ${b.text[i]}: ${e}`);
+      });
+      expect(problems).toEqual([]);
+      expect(checked).toBeGreaterThan(bits === 64 ? 300 : 100);
+    });
+
     it.skipIf(!hasNasm)('nasm assembles the printed listing to identical bytes', () => {
       expect(Buffer.from(nasm(b.source)).toString('hex')).toBe(Buffer.from(b.all).toString('hex'));
     });
@@ -153,6 +247,7 @@ for (const bits of [64, 32] as const) {
 
 if (!hasObjdump) console.warn('x86-decode: objdump (GNU binutils) not found; decode checks skipped');
 if (!hasNasm) console.warn('x86-decode: nasm not found; nasm checks skipped');
+if (!hasIced) console.warn(`x86-decode: ${icedMissing}; iced-x86 checks skipped (objdump still decodes every builder)`);
 
 describe.skipIf(!hasObjdump)('the decode comparison itself', () => {
   it('notices a wrong register, immediate, memory operand, size or mnemonic', () => {
@@ -164,5 +259,22 @@ describe.skipIf(!hasObjdump)('the decode comparison itself', () => {
     expect(sameInstruction('mov eax, dword [rbx+0x8]', dec('8b430c'), 64)).toMatch(/operand 2/);
     expect(sameInstruction('mov eax, dword [rbx+0x8]', dec('668b4308'), 64)).toMatch(/operand/);
     expect(sameInstruction('sub eax, ebx', dec('01d8'), 64)).toMatch(/mnemonic/);
+  });
+});
+
+describe.skipIf(!hasIced)('the iced-x86 comparison itself', () => {
+  it('notices a wrong mnemonic, register, memory operand, immediate or prefix', () => {
+    const dec = (hex: string) => icedDecode(Uint8Array.from(Buffer.from(hex, 'hex')), 64)[0]!;
+    const rec = (mn: string, ops: Operand[], prefix = ''): Record => ({ mn, ops, prefix });
+    expect(compareIced(rec('mov', [eax, ebx]), dec('89d8'), 64)).toBeUndefined();
+    expect(compareIced(rec('mov', [eax, ecx]), dec('89d8'), 64)).toMatch(/register ecx vs ebx/);
+    expect(compareIced(rec('add', [eax, ebx]), dec('89d8'), 64)).toMatch(/mnemonic add vs mov/);
+    expect(compareIced(rec('add', [eax, 6]), dec('83c005'), 64)).toMatch(/immediate 6 vs 5/);
+    expect(compareIced(rec('add', [eax, -1]), dec('83c0ff'), 64)).toBeUndefined();
+    expect(compareIced(rec('mov', [eax, mem(rbx, { disp: 8 })]), dec('8b430c'), 64)).toMatch(/displacement 8 vs 12/);
+    expect(compareIced(rec('mov', [eax, mem(rbx, { index: rcx, scale: 4 })]), dec('8b048b'), 64)).toBeUndefined();
+    expect(compareIced(rec('mov', [eax, mem(rbx, { index: rcx, scale: 2 })]), dec('8b048b'), 64)).toMatch(/scale 2 vs 4/);
+    expect(compareIced(rec('add', [dword(mem(rax)), eax], 'lock'), dec('0100'), 64)).toMatch(/prefix/);
+    expect(compareIced(rec('add', [word(mem(rax)), ax]), dec('0100'), 64)).toMatch(/memory size 2 vs 4|register ax vs eax/);
   });
 });

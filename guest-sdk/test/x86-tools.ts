@@ -161,3 +161,63 @@ export function sameInstruction(ours: string, theirs: string, bits: 32 | 64): st
   }
   return undefined;
 }
+
+// iced-x86 (a real decoder, structured): optional because it is not in package.json; tests skip with a reason.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+import { createRequire } from 'node:module';
+let iced: any;
+export let icedMissing = '';
+try {
+  iced = createRequire(import.meta.url)('iced-x86');
+} catch (e) {
+  icedMissing = `iced-x86 is not installed (${(e as Error).message.split('\n')[0]})`;
+}
+export const hasIced = iced !== undefined;
+
+export type IcedOp =
+  | { kind: 'reg'; name: string }
+  | { kind: 'mem'; base: string; index: string; scale: number; disp: bigint; size: number }
+  | { kind: 'imm'; value: bigint }
+  | { kind: 'other'; what: string };
+
+export interface IcedInsn {
+  readonly length: number;
+  readonly mnemonic: string;
+  readonly prefix: string;
+  readonly ops: readonly IcedOp[];
+}
+
+/** Decode all instructions; every iced object is freed before returning. */
+export function icedDecode(bytes: Uint8Array, bits: 32 | 64, ip = 0n): IcedInsn[] {
+  const { Decoder, DecoderOptions, Mnemonic, OpKind, Register, MemorySizeExt } = iced;
+  const decoder = new Decoder(bits, bytes, DecoderOptions.None);
+  decoder.ip = ip;
+  const out: IcedInsn[] = [];
+  try {
+    while (decoder.canDecode) {
+      const ins = decoder.decode();
+      try {
+        const ops: IcedOp[] = [];
+        for (let i = 0; i < ins.opCount; i++) {
+          const k = ins.opKind(i);
+          const kname = String(OpKind[k]);
+          if (k === OpKind.Register) ops.push({ kind: 'reg', name: String(Register[ins.opRegister(i)]).toLowerCase() });
+          else if (k === OpKind.Memory) {
+            ops.push({
+              kind: 'mem', base: String(Register[ins.memoryBase]).toLowerCase(), index: String(Register[ins.memoryIndex]).toLowerCase(),
+              scale: ins.memoryIndexScale, disp: BigInt(ins.memoryDisplacement), size: MemorySizeExt.size(ins.memorySize),
+            });
+          } else if (kname.startsWith('Immediate')) ops.push({ kind: 'imm', value: BigInt(ins.immediate(i)) });
+          else ops.push({ kind: 'other', what: kname });
+        }
+        const prefix = ins.hasLockPrefix ? 'lock' : ins.hasRepePrefix ? 'repe' : ins.hasRepnePrefix ? 'repne' : '';
+        out.push({ length: ins.length, mnemonic: String(Mnemonic[ins.mnemonic]).toLowerCase(), prefix, ops });
+      } finally {
+        ins.free();
+      }
+    }
+  } finally {
+    decoder.free();
+  }
+  return out;
+}

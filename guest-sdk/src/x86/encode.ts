@@ -142,7 +142,8 @@ function match(form: Form, ops: readonly Operand[], bits: Bits): Resolved {
     if (p.k !== 'imm') return;
     const o = ops[i]!;
     if (isLabel(o)) {
-      if (p.imm === 'iv' && osz !== 32) throw new NoMatch(2, `a label address fits a ${osz}-bit immediate field only as abs32/abs64; use mov with a 32-bit or 64-bit register`);
+      if (p.imm === 'iv' && osz === 64) throw new NoMatch(2, 'a label address as a sign-extended imm32 would need R_X86_64_32S, which images do not carry; use mov r64, label or lea r64, [rel label]');
+      if (p.imm === 'iv' && osz !== 32) throw new NoMatch(2, `a label address does not fit a ${osz}-bit immediate`);
       if (p.imm === 'i64' && osz !== 64) throw new NoMatch(2, 'label');
       return;
     }
@@ -292,7 +293,11 @@ function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | 
   const rex = rexW || rexR || rexX || rexB || forceRex;
   if (rex) {
     const h = regs.find((x) => x.high8);
-    if (h) throw new AsmError(where, `${h.name} cannot be encoded in an instruction that needs a REX prefix (SDM 2.2.1.2); use ${regs.find((x) => x.needsRex || x.num >= 8 || x.size === 64)?.name ?? 'other registers'} with al/cl/dl/bl instead`);
+    if (h) {
+      const other = regs.find((x) => x.needsRex || x.num >= 8 || x.size === 64);
+      const why = other ? `${other.name} needs one` : 'the operands need one';
+      throw new AsmError(where, `${h.name} cannot be encoded in an instruction that needs a REX prefix (${why}; SDM 2.2.1.2)`);
+    }
     if (bits !== 64) throw new AsmError(where, 'needs a REX prefix, which does not exist in 32-bit mode');
     bytes.push(0x40 | (rexW ? 8 : 0) | (rexR ? 4 : 0) | (rexX ? 2 : 0) | (rexB ? 1 : 0));
   }
