@@ -88,8 +88,11 @@ export interface ErrorModel {
   readonly codes: readonly ErrorCodeDef[];
   /** Name of the code returned for an unknown hypercall number. */
   readonly unknownHypercall: string;
-  /** What a hypercall from CPL > 0 gets: an error code name, or `#UD` (Hyper-V). */
-  readonly cplNonZero: string | '#UD';
+  /**
+   * What a hypercall from CPL > 0 gets: an error code name, `#UD` (Hyper-V), or `allowed` (VMware's backdoor
+   * ports answer at any CPL: they bypass the TSS I/O bitmap).
+   */
+  readonly cplNonZero: string | '#UD' | 'allowed';
 }
 
 export type CpuidReg = 'eax' | 'ebx' | 'ecx' | 'edx';

@@ -122,7 +122,6 @@ export const VMWARE_HYPERCALLS: readonly HypercallDef[] = [
 
 const ERRORS: readonly ErrorCodeDef[] = [
   { name: 'VMWARE_UNSUPPORTED', value: VMWARE_UNSUPPORTED_EAX, doc: 'bad magic or unknown command: EAX = 0xFFFFFFFF, every other register untouched', source: 'qemu hw/i386/vmport.c (x-signal-unsupported-cmd, default on); kvm-unit-tests x86/vmware_backdoors.c' },
-  { name: 'VMWARE_ANY_CPL', value: 0, doc: 'not an error: the backdoor answers at any CPL (the ports bypass the TSS I/O bitmap); listed so errors.cplNonZero can say so', source: 'arch/x86/kvm/emulate.c emulator_io_port_access_allowed (0x5658/0x5659)' },
 ];
 
 export const vmwareAbi: AbiDefinition = {
@@ -133,7 +132,7 @@ export const vmwareAbi: AbiDefinition = {
   features: VMWARE_FEATURES,
   conventions: VMWARE_CONVENTIONS,
   hypercalls: VMWARE_HYPERCALLS,
-  errors: { encoding: 'all-ones', codes: ERRORS, unknownHypercall: 'VMWARE_UNSUPPORTED', cplNonZero: 'VMWARE_ANY_CPL' },
+  errors: { encoding: 'all-ones', codes: ERRORS, unknownHypercall: 'VMWARE_UNSUPPORTED', cplNonZero: 'allowed' }, // emulate.c emulator_io_port_access_allowed: 0x5658/0x5659 bypass the TSS I/O bitmap
   msrs: [],
   space: {
     trap: 'hypercall', selector: 'rax', mask: 0xffffffff, lo: VMWARE_HYPERVISOR_MAGIC, hi: VMWARE_HYPERVISOR_MAGIC,

@@ -227,7 +227,7 @@ function checkErrors(def: AbiDefinition, s: Sink): void {
   s.unique(e.codes, (c) => c.value, (i) => `$.errors.codes[${i}].value`, 'error code value');
   const names = new Set(e.codes.map((c) => c.name));
   if (!names.has(e.unknownHypercall)) s.add('$.errors.unknownHypercall', e.unknownHypercall, 'must name one of the error codes');
-  if (e.cplNonZero !== '#UD' && !names.has(e.cplNonZero)) s.add('$.errors.cplNonZero', e.cplNonZero, "must name one of the error codes or be '#UD'");
+  if (e.cplNonZero !== '#UD' && e.cplNonZero !== 'allowed' && !names.has(e.cplNonZero)) s.add('$.errors.cplNonZero', e.cplNonZero, "must name one of the error codes, '#UD' or 'allowed'");
 }
 
 function checkMsrs(def: AbiDefinition, s: Sink): void {
