@@ -107,6 +107,15 @@ export const KVM_CONVENTION_X86: CallingConvention = {
   source: 'arch/x86/kvm/x86.c kvm_emulate_hypercall (32-bit: values truncated to u32)',
 };
 
+/**
+ * nr and a0..a3 as KVM reads them (x86.c): RAX, RBX, RCX, RDX, RSI; all five masked to 32 bits unless the
+ * caller is in 64-bit mode (is_64_bit_hypercall: EFER.LMA and CS.L).
+ */
+export function kvmHypercallInputs(reg: (r: 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi') => bigint, bits: 64 | 32): { nr: bigint; args: bigint[] } {
+  const m = bits === 64 ? MASK64 : MASK32;
+  return { nr: reg('rax') & m, args: (['rbx', 'rcx', 'rdx', 'rsi'] as const).map((r) => reg(r) & m) };
+}
+
 // ---- CPUID ---------------------------------------------------------------------------------------------
 
 export const KVM_CPUID_SIGNATURE = 0x40000000; // asm/kvm_para.h KVM_CPUID_SIGNATURE
@@ -254,12 +263,12 @@ export const KVM_HYPERCALLS: readonly HypercallDef[] = [
   {
     name: 'KVM_HC_SEND_IPI', nr: KVM_HC.SEND_IPI, source: HC_SRC,
     args: [
-      { name: 'ipi_bitmap_low', type: 'u64', doc: 'destinations min+0..min+63 (min+31 in 32-bit mode)' },
-      { name: 'ipi_bitmap_high', type: 'u64', doc: 'destinations min+64..min+127' },
+      { name: 'ipi_bitmap_low', type: 'u64', doc: 'bit i = APIC ID min+i (register width: 64 bits, 32 in 32-bit mode)' },
+      { name: 'ipi_bitmap_high', type: 'u64', doc: 'continues the bitmap: min+64.. (64-bit mode) or min+32.. (32-bit mode)' },
       { name: 'min', type: 'u32', doc: 'APIC ID of bit 0 of ipi_bitmap_low' },
       { name: 'icr', type: 'u32', doc: 'APIC ICR value (vector, delivery mode)' },
     ],
-    doc: 'sends an IPI to the vCPUs in the bitmap (KVM_FEATURE_PV_SEND_IPI); returns the number of CPUs delivered to',
+    doc: 'multicast IPI to at most 128 (64-bit) / 64 (32-bit) destinations (KVM_FEATURE_PV_SEND_IPI); returns the number of CPUs delivered to',
   },
   {
     name: 'KVM_HC_SCHED_YIELD', nr: KVM_HC.SCHED_YIELD, source: HC_SRC,

@@ -6,7 +6,7 @@ import {
   AbiError, KVM_CONVENTION_X64, KVM_CONVENTION_X86, KVM_GUEST_STRUCTS, KVM_HC, KVM_HC_ARCH, KVM_MAP_GPA_RANGE_ATTRS,
   KVM_MSR_LAYOUTS, KVM_SIGNATURE, MSR_KVM, PVCLOCK_VCPU_TIME_INFO, VMCALL_BYTES, VMMCALL_BYTES, checkLayout,
   decodeKvmMsr, decodeMapGpaAttrs, encodeKvmMsr, encodeMapGpaAttrs, kvmAbi, kvmEffectiveMaxLeaf, kvmErrorName,
-  kvmErrorResult, kvmResult, kvmResultValue, pvclockNs, signatureToRegs,
+  kvmErrorResult, kvmHypercallInputs, kvmResult, kvmResultValue, pvclockNs, signatureToRegs,
 } from '../src/index.js';
 import { abiProblems } from './support/abi-checks.js';
 import { hasIced, icedDisasm, icedMissingReason } from './support/iced.js';
@@ -59,6 +59,11 @@ describe('KVM hypercall results', () => {
     for (const v of [-1000, -95, -22, -14, -7, -1, 0, 1, 1000]) {
       for (const bits of [64, 32] as const) expect(kvmResultValue(kvmResult(v, bits), bits)).toBe(BigInt(v));
     }
+  });
+  it('reads nr and a0..a3 from rax, rbx, rcx, rdx, rsi, masked to 32 bits for a 32-bit caller', () => {
+    const regs = { rax: 0xffff_ffff_0000_0005n, rbx: 0x1_0000_0000n, rcx: 2n, rdx: 0xdead_beef_cafe_f00dn, rsi: 4n };
+    expect(kvmHypercallInputs((r) => regs[r], 64)).toEqual({ nr: 0xffff_ffff_0000_0005n, args: [0x1_0000_0000n, 2n, 0xdead_beef_cafe_f00dn, 4n] });
+    expect(kvmHypercallInputs((r) => regs[r], 32)).toEqual({ nr: 5n, args: [0n, 2n, 0xcafe_f00dn, 4n] });
   });
   it('rejects results that do not fit the register', () => {
     expect(() => kvmResult(2 ** 32, 32)).toThrow(AbiError);
