@@ -353,7 +353,7 @@ export function encode(mn: string, ops: readonly Operand[], bits: Bits, prefix?:
       r = match(form, ops, bits);
     } catch (e) {
       if (!(e instanceof NoMatch)) throw e;
-      if (!fail || e.rank > fail.rank) fail = e;
+      if (!fail || e.rank >= fail.rank) fail = e; // the last, widest form explains best
       continue;
     }
     const enc = emit(mn, form, r, bits, prefix, where);

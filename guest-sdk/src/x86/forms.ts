@@ -53,11 +53,11 @@ function def(mn: string, ...forms: F[]): void {
     { ops: ['rmv', 'rv'], op: [b + 1], rm: 0, reg: 1 },
     { ops: ['r8', 'rm8'], op: [b + 2], reg: 0, rm: 1 },
     { ops: ['rv', 'rmv'], op: [b + 3], reg: 0, rm: 1 },
-    // Accumulator forms before 83 /n: on a tie (16-bit, 66 25 iw vs 66 83 /4 ib) nasm picks these.
+    // 83 /n before the accumulator form: on a tie (16-bit: 66 83 /n ib vs 66 05+ iw) nasm picks 83.
+    { ops: ['rmv', 's8'], op: [0x83], ext: n, rm: 0, imm: 1 },
     { ops: ['acc8', 'ib'], op: [b + 4], imm: 1 },
     { ops: ['accv', 'iv'], op: [b + 5], imm: 1 },
     { ops: ['rm8', 'ib'], op: [0x80], ext: n, rm: 0, imm: 1 },
-    { ops: ['rmv', 's8'], op: [0x83], ext: n, rm: 0, imm: 1 },
     { ops: ['rmv', 'iv'], op: [0x81], ext: n, rm: 0, imm: 1 },
   );
 });

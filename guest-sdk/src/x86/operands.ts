@@ -63,6 +63,8 @@ function build(where: string, base: Reg | undefined, o: MemOpts, rip = false): M
   if (base && o.index && base.size !== o.index.size) {
     throw new AsmError(where, `base ${base.name} and index ${o.index.name} differ in width`);
   }
+  // [r12*1] with no base is the same address as [r12] and shorter; nasm encodes it that way, so do we.
+  if (!base && o.index && scale === 1 && o.index.num === 12) return build(where, o.index, { disp: o.disp }, rip);
   const { disp, label } = toDisp(o.disp);
   if (disp < -(1n << 63n) || disp >= 1n << 64n) throw new AsmError(where, `displacement ${hex(disp)} is not a 64-bit value`);
   const m: Mem = { kind: 'mem', base, index: o.index, scale: scale as 1 | 2 | 4 | 8, disp, label, rip };
