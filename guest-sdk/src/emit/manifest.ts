@@ -3,10 +3,11 @@
 import { createHash } from 'node:crypto';
 import type { Image } from '../image.js';
 import { toBinary } from './binary.js';
+import { fallbackCounts } from './asm/index.js';
 import { SECTION_ORDER, externalSymbols, layout, sectionBase, validateImage } from './layout.js';
 
 export interface ManifestOptions {
-  /** Extra counters to record (e.g. the NASM/GAS emitters' byte fallbacks), written in sorted key order. */
+  /** Extra counters to record next to the NASM/GAS byte-fallback counts (always computed), sorted by key. */
   readonly counts?: Readonly<Record<string, number>>;
 }
 
@@ -58,7 +59,7 @@ export function toManifest(img: Image, opts: ManifestOptions = {}): string {
       .sort((a, b) => rank(a.section) - rank(b.section) || a.offset - b.offset)
       .map((r) => ({ section: r.section, offset: r.offset, kind: r.kind, symbol: r.symbol, addend: hex(r.addend) })),
     externals: externalSymbols(img).sort(),
-    counts: sorted(opts.counts ?? {}),
+    counts: sorted({ ...fallbackCounts(img), ...opts.counts }),
     meta: sorted(rest),
   };
   return JSON.stringify(m, null, 2) + '\n';

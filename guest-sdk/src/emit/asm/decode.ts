@@ -78,7 +78,7 @@ export interface DecodedSection {
  */
 export function decodeText(img: Image, section: SectionName = '.text'): DecodedSection {
   const bytes = sectionBytes(img, section);
-  const cuts = new Set<number>(img.symbols.filter((s) => s.section === section).map((s) => s.offset));
+  const cuts = new Set<number>(img.symbols.filter((s) => s.section === section).flatMap((s) => [s.offset, s.offset + s.size]));
   for (const p of img.patchSites) if (p.section === section) cuts.add(p.offset);
   let insns: Insn[] = [];
   for (let pass = 0; pass < 8; pass++) {

@@ -1,0 +1,31 @@
+// Reading objects back with binutils: section contents, and the flat image ld makes of an object.
+import { readFileSync } from 'node:fs';
+import { run, scratch, writeFileSync } from './tools.js';
+
+/** Section bytes of an object file as hex (objdump -s), '' when the section is absent or empty. */
+export function sectionHex(file: string, name: string): string {
+  const r = run('objdump', ['-s', '-j', name, file]);
+  return [...r.stdout.matchAll(/^ [0-9a-f]+ ((?:[0-9a-f]{2,8} ?){1,4})/gm)].map((m) => m[1]!.replace(/ /g, '')).join('');
+}
+
+/** Link an object with ld at `origin`, .text/.rodata/.data in order, and return the flat bytes. */
+export function ldFlat(obj: Uint8Array, bits: 64 | 32, origin: bigint): Uint8Array {
+  const s = scratch();
+  try {
+    writeFileSync(s.path('a.o'), obj);
+    writeFileSync(s.path('link.ld'), `SECTIONS { . = 0x${origin.toString(16)}; .text : { *(.text) } .rodata : { *(.rodata) } .data : { *(.data) } /DISCARD/ : { *(*) } }\n`);
+    run('ld', ['-m', bits === 64 ? 'elf_x86_64' : 'elf_i386', '-T', s.path('link.ld'), '--oformat', 'binary', '-o', s.path('a.bin'), s.path('a.o')]);
+    return new Uint8Array(readFileSync(s.path('a.bin')));
+  } finally { s.done(); }
+}
+
+/** objdump -d of one section: [offset, length, mnemonic] per instruction (objdump's own decoding). */
+export function objdumpInsns(file: string, section = '.text'): { offset: number; length: number; mnemonic: string }[] {
+  const out: { offset: number; length: number; mnemonic: string }[] = [];
+  const lines = run('objdump', ['-d', '-w', '-j', section, file]).stdout.split('\n');
+  for (const l of lines) {
+    const m = /^\s+([0-9a-f]+):\t((?:[0-9a-f]{2} )+)\s*\t?(\S*)/.exec(l);
+    if (m) out.push({ offset: parseInt(m[1]!, 16), length: m[2]!.trim().split(' ').length, mnemonic: m[3]! });
+  }
+  return out;
+}

@@ -1,0 +1,51 @@
+// The round trip every assembler-source test uses: our text through nasm (bin, elf + ld) and GNU as (+ ld).
+import { expect } from 'vitest';
+import { asmSource, toBinary, toElf } from '../../src/emit/index.js';
+import type { Image } from '../../src/image.js';
+import { ldFlat, sectionHex } from './objects.js';
+import { decodeText } from '../../src/emit/asm/decode.js';
+import { gas, nasm, scratch, writeFileSync } from './tools.js';
+
+const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/** Run an assembler step; on failure quote the source lines the tool complains about. */
+function quoting<T>(src: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    const lines = src.split('\n');
+    const msg = String((e as Error).message);
+    const cited = [...msg.matchAll(/:(\d+): (?:error|warning|Error|Warning)/g)].map((m) => `  ${m[1]}: ${lines[Number(m[1]) - 1]}`);
+    throw new Error(`${msg}\n${cited.join('\n')}`);
+  }
+}
+
+/** Every way our source is consumed must give the image's bytes back. */
+export function checkRoundTrip(img: Image): { nasmFallbacks: number; gasFallbacks: number } {
+  const n = asmSource(img, 'nasm');
+  const g = asmSource(img, 'gas');
+  const fmt = img.bits === 64 ? 'elf64' : 'elf32';
+  const external = img.relocations.some((r) => !img.symbols.some((s) => s.name === r.symbol));
+  if (!external) {
+    const flat = hexOf(toBinary(img));
+    const nb = hexOf(quoting(n.text, () => nasm(n.text, 'bin')));
+    if (nb !== flat) {
+      let k = 0;
+      while (k < nb.length && nb[k] === flat[k]) k++;
+      const off = Math.floor(k / 2);
+      const near = decodeText(img).insns.filter((i) => i.offset <= off).pop();
+      throw new Error(`nasm -f bin differs at offset 0x${off.toString(16)} (insn at 0x${near?.offset.toString(16)} ${near?.code}): ours ${flat.slice(near!.offset * 2, (near!.offset + near!.length) * 2)}, nasm ${nb.slice(near!.offset * 2, near!.offset * 2 + 24)}`);
+    }
+    expect(hexOf(ldFlat(quoting(n.text, () => nasm(n.text, fmt)), img.bits, img.origin)), `nasm -f ${fmt} + ld`).toBe(flat);
+    expect(hexOf(ldFlat(quoting(g.text, () => gas(g.text, img.bits)), img.bits, img.origin)), 'as + ld').toBe(flat);
+  }
+  // object sections hold the same bytes as our own ELF (relocation fields: 0 for RELA, addend for REL)
+  const s = scratch();
+  try {
+    writeFileSync(s.path('ours.o'), toElf(img));
+    writeFileSync(s.path('gas.o'), quoting(g.text, () => gas(g.text, img.bits)));
+    for (const sec of img.sections) expect(sectionHex(s.path('gas.o'), sec.name), `as: ${sec.name}`).toBe(sectionHex(s.path('ours.o'), sec.name));
+  } finally { s.done(); }
+  return { nasmFallbacks: n.fallbacks.length, gasFallbacks: g.fallbacks.length };
+}
+
