@@ -15,7 +15,7 @@ import {
 } from '../src/index.js';
 import type { BitFieldDef } from '../src/index.js';
 import { HeaderSet } from './support/cheader.js';
-import { loadLinuxKvmHeaders, loadXenHeaders } from './support/headers.js';
+import { loadLinuxKvmHeaders, loadXenHeaders, requireHeader } from './support/headers.js';
 import { hasTool, run, withTmp } from './support/tools.js';
 
 const hasGcc = hasTool('gcc');
@@ -99,6 +99,9 @@ describe('the #define evaluator', () => {
     expect([hs.value('e0'), hs.value('e1'), hs.value('e5'), hs.value('e6')]).toEqual([0n, 1n, 5n, 6n]);
     expect(hs.value('G')).toBe(8n);
     expect(hs.value('NOPE')).toBeUndefined();
+  });
+  it('a missing header fails with the Debian package to install (never a skip)', () => {
+    expect(() => requireHeader('xen/no-such.h', 'libxen-dev')).toThrow(/xen\/no-such\.h not found under \/usr\/include: install the Debian package libxen-dev/);
   });
 });
 
