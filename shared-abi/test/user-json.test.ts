@@ -101,8 +101,36 @@ describe('loadAbiJson', () => {
     }));
     expect(r.problems.map((p) => `${p.path}: ${p.message}`)).toEqual([
       '$.conventions[0].args[0]: not a 32-bit general-purpose register',
-      "$.errors.cplNonZero: must name one of the error codes or be '#UD'",
+      "$.errors.cplNonZero: must name one of the error codes, '#UD' or 'allowed'",
     ]);
+  });
+});
+
+describe('loadAbiJson on hostile input', () => {
+  const mydev = JSON.parse(readFileSync(ex('mydev.json'), 'utf8')) as Record<string, unknown>;
+  /** Replaces the value at a random path of the example with an arbitrary JSON value. */
+  const mutate = (doc: unknown, path: number[], v: unknown): unknown => {
+    if (path.length === 0 || typeof doc !== 'object' || doc === null) return v;
+    const keys = Object.keys(doc);
+    const k = keys[path[0]! % keys.length];
+    if (k === undefined) return v;
+    const copy: Record<string, unknown> = Array.isArray(doc) ? ([...doc] as unknown as Record<string, unknown>) : { ...(doc as Record<string, unknown>) };
+    copy[k] = mutate((doc as Record<string, unknown>)[k], path.slice(1), v);
+    return copy;
+  };
+  it('never throws anything but located problems, whatever the JSON holds', () => {
+    fc.assert(fc.property(fc.array(fc.nat(), { maxLength: 5 }), fc.jsonValue(), (path, v) => {
+      const r = parseAbiJson(JSON.stringify(mutate(mydev, path, v)), { file: 'm.json' });
+      for (const p of r.problems) {
+        expect(p.file).toBe('m.json');
+        expect(p.path).toMatch(/^\$/);
+        expect(p.message.length).toBeGreaterThan(0);
+      }
+      if (r.problems.length === 0) expect(loadAbiJson(abiToJson(r.def!))).toEqual(r.def);
+    }), { numRuns: 300 });
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+      expect(() => parseAbiJson(JSON.stringify(v) ?? 'null')).not.toThrow();
+    }), { numRuns: 200 });
   });
 });
 
