@@ -91,8 +91,10 @@ function fail(code: IoeventfdErrorCode, reason: string): IoeventfdResult {
 
 const U64_MOD = 1n << 64n;
 
+const SIZE_MASK: readonly bigint[] = [0n, 0xffn, 0xffffn, 0xffffffn, 0xffffffffn];
+
 function sizeMask(size: number): bigint {
-  return (1n << BigInt(size * 8)) - 1n;
+  return size <= 4 ? SIZE_MASK[size]! : (1n << BigInt(size * 8)) - 1n;
 }
 
 export function specToKvmIoeventfd(spec: DoorbellSpec, deassign = false): KvmIoeventfd {
@@ -123,6 +125,11 @@ export class DoorbellSet {
 
   get size(): number {
     return this.all.length;
+  }
+
+  /** Any doorbell on this bus? (Lets the router skip the lookup entirely.) */
+  has(space: DoorbellSpace): boolean {
+    return this.byAddr[space].size > 0;
   }
 
   list(): readonly Doorbell[] {

@@ -1,6 +1,6 @@
 // MMIO bus: guest-physical addresses 0..2^64-1 as bigint (never truncated to a JS number).
 import type { MmioDevice, MmioSize } from './types.js';
-import { BusError, RangeBus, type BusHit, type BusMiss } from './range-bus.js';
+import { BusError, RangeBus, type BusEntry, type BusHit, type BusMiss } from './range-bus.js';
 
 /** x86-64 guest-physical space modelled at its architectural maximum, 2^64 (any narrower MAXPHYADDR fits inside). */
 export const MMIO_SPACE_SIZE = 1n << 64n;
@@ -24,6 +24,11 @@ export class MmioBus {
   /** Remove every range of `device`, or the range starting at `base`. Throws BusError if none. */
   unregister(target: MmioDevice | bigint): void {
     this.bus.unregister(target);
+  }
+
+  /** The registered range containing `gpa` (no allocation; hot path for the router). */
+  rangeAt(gpa: bigint): BusEntry<MmioDevice> | undefined {
+    return this.bus.find(gpa);
   }
 
   lookup(gpa: bigint): { device: MmioDevice; offset: bigint } | undefined {

@@ -55,6 +55,8 @@ function nameOf(device: unknown): string {
 export class RangeBus<D> {
   /** Sorted by base; ranges never overlap, so they are also sorted by end. */
   private readonly ranges: BusEntry<D>[] = [];
+  /** Last range found: accesses cluster on one device, so this usually answers without a search. */
+  private last: BusEntry<D> | undefined;
 
   /**
    * @param name used in error messages ("pio bus", "mmio bus")
@@ -102,6 +104,7 @@ export class RangeBus<D> {
     }
     const entry: BusEntry<D> = { base, length, end, device };
     this.ranges.splice(i, 0, entry);
+    this.last = undefined;
     return entry;
   }
 
@@ -123,13 +126,18 @@ export class RangeBus<D> {
         throw new BusError(this.name, 'not-registered', `device ${nameOf(target)} is not registered`);
       }
     }
+    this.last = undefined;
     return removed;
   }
 
   /** The range containing `addr`, if any. */
   find(addr: bigint): BusEntry<D> | undefined {
+    const l = this.last;
+    if (l !== undefined && l.base <= addr && addr < l.end) return l;
     const e = this.ranges[this.firstEndAbove(addr)];
-    return e !== undefined && e.base <= addr ? e : undefined;
+    if (e === undefined || e.base > addr) return undefined;
+    this.last = e;
+    return e;
   }
 
   /** Resolve an access of `size` bytes at `addr`: a hit only if the whole access lies inside one range. */

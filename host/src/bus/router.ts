@@ -1,7 +1,7 @@
 // The VM's I/O router: doorbells first (a matching write is consumed, as KVM's in-kernel ioeventfd consumes it
 // before userspace sees an exit), then the PIO / MMIO device buses; every access counted by kind and path.
 import type { IoRouter, IoSize, MmioSize } from './types.js';
-import { PioBus } from './pio-bus.js';
+import { PioBus, type PioRange } from './pio-bus.js';
 import { MmioBus } from './mmio-bus.js';
 import { DoorbellSet } from './doorbell.js';
 import { CostCounters } from '../cost/counters.js';
@@ -54,8 +54,12 @@ function mask32(size: number): number {
   return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
 }
 
+/** Value masks and sizes as bigint, indexed by access size (precomputed: bigint arithmetic allocates). */
+const MASK64: readonly bigint[] = [0n, 0xffn, 0xffffn, 0n, 0xffffffffn, 0n, 0n, 0n, 0xffffffffffffffffn];
+const BIG_SIZE: readonly bigint[] = [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n];
+
 function mask64(size: number): bigint {
-  return (1n << BigInt(size * 8)) - 1n;
+  return MASK64[size]!;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -92,61 +96,61 @@ export class IoBusRouter implements IoRouter {
 
   pioRead(port: number, size: IoSize): number | undefined {
     // Doorbells never match reads (ioeventfd_ops has no .read).
-    const r = this.pio.resolve(port, size);
-    if ('kind' in r) {
-      this.miss('pio-read', BigInt(port), size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+    const r = this.pio.rangeAt(port);
+    if (r === undefined || port + size > r.base + r.length) {
+      this.missPio('pio-read', port, size, r);
       return undefined;
     }
     this.stats.pioRead++;
     this.counters.add('pio');
-    return (r.device.read(r.offset, size) & mask32(size)) >>> 0;
+    return (r.device.read(port - r.base, size) & mask32(size)) >>> 0;
   }
 
   pioWrite(port: number, size: IoSize, value: number): boolean {
     const v = (value & mask32(size)) >>> 0;
-    if (this.doorbells.write('pio', BigInt(port), size, BigInt(v)) !== undefined) {
+    if (this.doorbells.has('pio') && this.doorbells.write('pio', BigInt(port), size, BigInt(v)) !== undefined) {
       this.stats.doorbellPio++;
       this.counters.add('doorbellPio');
       return true;
     }
-    const r = this.pio.resolve(port, size);
-    if ('kind' in r) {
-      this.miss('pio-write', BigInt(port), size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+    const r = this.pio.rangeAt(port);
+    if (r === undefined || port + size > r.base + r.length) {
+      this.missPio('pio-write', port, size, r);
       return false;
     }
     this.stats.pioWrite++;
     this.counters.add('pio');
-    r.device.write(r.offset, size, v);
+    r.device.write(port - r.base, size, v);
     return true;
   }
 
   mmioRead(gpa: bigint, size: MmioSize): bigint | undefined {
-    const r = this.mmio.resolve(gpa, size);
-    if ('kind' in r) {
-      this.miss('mmio-read', gpa, size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+    const r = this.mmio.rangeAt(gpa);
+    if (r === undefined || gpa + BIG_SIZE[size]! > r.end) {
+      this.miss('mmio-read', gpa, size, r);
       return undefined;
     }
     this.stats.mmioRead++;
     this.counters.add('mmioEmulated');
-    return r.device.read(r.offset, size) & mask64(size);
+    return r.device.read(gpa - r.base, size) & mask64(size);
   }
 
   /** The full path: the store was decoded and emulated; a doorbell still consumes it (via KVM_MMIO_BUS). */
   mmioWrite(gpa: bigint, size: MmioSize, value: bigint): boolean {
     const v = value & mask64(size);
-    if (this.doorbells.write('mmio', gpa, size, v) !== undefined) {
+    if (this.doorbells.has('mmio') && this.doorbells.write('mmio', gpa, size, v) !== undefined) {
       this.stats.doorbellFull++;
       this.counters.add('doorbellFull');
       return true;
     }
-    const r = this.mmio.resolve(gpa, size);
-    if ('kind' in r) {
-      this.miss('mmio-write', gpa, size, r.kind, r.kind === 'straddle' ? r.entry : undefined);
+    const r = this.mmio.rangeAt(gpa);
+    if (r === undefined || gpa + BIG_SIZE[size]! > r.end) {
+      this.miss('mmio-write', gpa, size, r);
       return false;
     }
     this.stats.mmioWrite++;
     this.counters.add('mmioEmulated');
-    r.device.write(r.offset, size, v);
+    r.device.write(gpa - r.base, size, v);
     return true;
   }
 
@@ -167,14 +171,19 @@ export class IoBusRouter implements IoRouter {
     return true;
   }
 
+  private missPio(kind: AccessKind, port: number, size: number, r: PioRange | undefined): void {
+    const e = r === undefined ? undefined : { base: BigInt(r.base), end: BigInt(r.base + r.length), device: r.device };
+    this.miss(kind, BigInt(port), size, e);
+  }
+
   private miss(
     kind: AccessKind,
     addr: bigint,
     size: number,
-    why: 'unclaimed' | 'straddle',
     entry: { base: bigint; end: bigint; device: { name: string } } | undefined,
   ): void {
     const at = `${kind} of ${size} byte(s) at ${hex(addr)}`;
+    const why = entry === undefined ? 'unclaimed' : 'straddle';
     const message =
       entry === undefined
         ? `${at}: no device claims this address`
