@@ -133,3 +133,27 @@ describe('MmioBus registration', () => {
     );
   });
 });
+
+describe('lookup caches never outlive a registration change', () => {
+  it('MMIO last-hit cache and the PIO index table are invalidated by unregister and re-register', () => {
+    const m = new MmioBus();
+    const a = mdev('a');
+    const b = mdev('b');
+    m.register(0x1000n, 0x100n, a);
+    expect(m.lookup(0x1010n)?.device).toBe(a);
+    m.unregister(a);
+    expect(m.lookup(0x1010n)).toBeUndefined();
+    m.register(0x1000n, 0x10n, b);
+    expect(m.lookup(0x1008n)?.device).toBe(b);
+    expect(m.lookup(0x1010n)).toBeUndefined();
+
+    const p = new PioBus();
+    const c = pdev('c');
+    p.register(0x60, 1, c);
+    p.register(0x64, 1, c);
+    expect([p.lookup(0x60)?.device, p.lookup(0x64)?.device, p.lookup(0x62)]).toEqual([c, c, undefined]);
+    p.unregister(0x60);
+    expect([p.lookup(0x60), p.lookup(0x64)?.device]).toEqual([undefined, c]);
+    expect(p.lookup(0x10060)).toBeUndefined(); // outside the port space, not aliased
+  });
+});
