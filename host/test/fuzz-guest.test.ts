@@ -1,6 +1,7 @@
 // Guest-code fuzzing: random byte strings run as guest code in both modes (CPL 0 and 3). Every run must end in
 // a typed exit (never a raw exception, never a hang: the instruction budget stops loops), no exit may be an
 // "internal error" Shutdown (a JS exception the vCPU caught), and the same VM must still run a known program.
+// PVKIT_FUZZ_RUNS / PVKIT_FUZZ_SEED vary the campaign.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Vm } from '../src/vm.js';
@@ -70,7 +71,7 @@ describe.each(['long64', 'prot32'] as const)('fuzz: random guest code, %s', (mod
           expect(vcpu.getReg(0)).toBe(0x2an);
         },
       ),
-      { numRuns: RUNS, seed: 42 },
+      { numRuns: RUNS, seed: Number(process.env.PVKIT_FUZZ_SEED ?? 42) },
     );
     console.log(`${mode}: exits over ${RUNS} random programs: ${[...seen].map(([k, n]) => `${k} ${n}`).join(', ')}`);
     expect(seen.get('Exception')).toBeGreaterThan(0);

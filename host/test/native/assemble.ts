@@ -42,7 +42,7 @@ export function assembleSnippets(snippets: readonly (readonly string[])[], bits:
     execFileSync('objcopy', ['-O', 'binary', '-j', '.text', o, bin]);
     const text = readFileSync(bin);
     const addr = new Map<number, number>();
-    for (const line of execFileSync('nm', [o], { encoding: 'utf8' }).split('\n')) {
+    for (const line of execFileSync('nm', [o], { encoding: 'utf8', maxBuffer: 1 << 30 }).split('\n')) {
       const m = /^([0-9a-f]+) t case_(\d+)$/.exec(line.trim());
       if (m) addr.set(Number(m[2]), parseInt(m[1]!, 16));
     }
