@@ -54,7 +54,8 @@ describe('defineAbi builder', () => {
     }
     expect(err).toBeInstanceOf(AbiError);
     expect((err as AbiError).problems.map((p) => p.path)).toEqual([
-      '$.signature', '$.features[0].bit', '$.hypercalls[1].name', '$.hypercalls[0].nr',
+      // in the order of the JSON form: signature, features, hypercalls by index
+      '$.signature', '$.features[0].bit', '$.hypercalls[0].nr', '$.hypercalls[1].name',
     ]);
     expect((err as AbiError).message).toMatch(/collides with kvm's hypercall space .*KVM_HC_KICK_CPU/);
   });

@@ -87,10 +87,22 @@ export function parseAbiObject(raw: unknown, opts: LoadOptions = {}): ParsedAbi 
   const semantic = validate(def, { against, ...(opts.file !== undefined ? { file: opts.file } : {}) }).map((p) => ({ ...p, path: toJsonPath(p.path, base !== undefined) }));
   // A field already reported as malformed is not reported again by validate().
   const seen = r.problems.map((p) => p.path);
-  // Leaves made up from the features are not in the file; the features' own problems say what is wrong.
+  // Leaves and a space range made up from the features and numbers are not in the file; the features' and
+  // numbers' own problems say what is wrong. (Space overlaps, reported at $.space itself, stay.)
   if (o.leaves === undefined) seen.push('$.leaves');
+  if (o.space === undefined) seen.push('$.space.lo', '$.space.hi', '$.space.mask');
   const fresh = semantic.filter((p) => !seen.some((q) => p.path === q || p.path.startsWith(`${q}.`) || p.path.startsWith(`${q}[`)));
-  return { def, problems: [...r.problems, ...fresh], ...(base ? { base } : {}) };
+  return { def, problems: inFileOrder([...r.problems, ...fresh]), ...(base ? { base } : {}) };
+}
+
+/** Problems sorted the way the file reads: by top-level field (TOP order), then by array index. */
+function inFileOrder(problems: Problem[]): Problem[] {
+  const key = (path: string): string => {
+    const top = /^\$\.(\$?\w+)/.exec(path)?.[1] ?? '';
+    const rank = (TOP as readonly string[]).indexOf(top);
+    return `${String(rank < 0 ? 99 : rank).padStart(2, '0')}${path.replace(/\d+/g, (d) => d.padStart(6, '0'))}`;
+  };
+  return problems.map((p, i) => ({ p, i, k: key(p.path) })).sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : a.i - b.i)).map((x) => x.p);
 }
 
 /** validate() speaks AbiDefinition paths; the JSON form keeps CPUID fields at the top level. */

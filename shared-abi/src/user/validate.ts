@@ -149,7 +149,7 @@ function checkSpace(sp: HypercallSpace, s: Sink): void {
   if (!(TRAPS as readonly string[]).includes(sp.trap)) s.add('$.space.trap', sp.trap, `must be one of ${TRAPS.join(', ')}`);
   if (!(GPR64 as readonly string[]).includes(sp.selector)) s.add('$.space.selector', sp.selector, 'the selector is named by its 64-bit register');
   if (!inRange(sp.mask, 1, 0xffffffff)) s.add('$.space.mask', sp.mask, 'selector mask must be 1..0xffffffff');
-  if (!isInt(sp.lo) || !isInt(sp.hi) || sp.lo < 0 || sp.lo > sp.hi) s.add('$.space', { lo: sp.lo, hi: sp.hi }, 'needs integers with 0 <= lo <= hi');
+  if (!isInt(sp.lo) || !isInt(sp.hi) || sp.lo < 0 || sp.lo > sp.hi) s.add('$.space.lo', { lo: sp.lo, hi: sp.hi }, 'needs integers with 0 <= lo <= hi');
   else if (isInt(sp.mask) && (BigInt(sp.hi) & ~BigInt(sp.mask)) !== 0n) s.add('$.space.hi', sp.hi, `does not fit the selector mask ${hex(sp.mask)}`);
 }
 
