@@ -122,6 +122,12 @@ describe('validate', () => {
     ]);
   });
 
+  it('checks the hypercall space itself', () => {
+    const d = good();
+    expect(msgs(validate({ ...d, space: { ...d.space, mask: 0xff00 } }))).toContainEqual(expect.stringMatching(/^\$\.space\.mask: selector mask must be contiguous low bits/));
+    expect(msgs(validate({ ...d, space: { ...d.space, lo: 0x1001, hi: 0x1000 } }))).toContainEqual('$.space.lo: needs integers with 0 <= lo <= hi');
+  });
+
   it('puts the file on every problem when given', () => {
     const d = { ...good(), name: '1x' };
     expect(validate(d, { file: 'a.json' })).toEqual([{ file: 'a.json', path: '$.name', value: '1x', message: expect.any(String) }]);

@@ -148,7 +148,8 @@ const slotKey = (s: Slot): string => (typeof s === 'string' ? s : `${s.hi}:${s.l
 function checkSpace(sp: HypercallSpace, s: Sink): void {
   if (!(TRAPS as readonly string[]).includes(sp.trap)) s.add('$.space.trap', sp.trap, `must be one of ${TRAPS.join(', ')}`);
   if (!(GPR64 as readonly string[]).includes(sp.selector)) s.add('$.space.selector', sp.selector, 'the selector is named by its 64-bit register');
-  if (!inRange(sp.mask, 1, 0xffffffff)) s.add('$.space.mask', sp.mask, 'selector mask must be 1..0xffffffff');
+  // Contiguous low bits (2^k - 1): the number is the low k bits of the selector (space.ts relies on this too).
+  if (!inRange(sp.mask, 1, 0xffffffff) || (BigInt(sp.mask) & (BigInt(sp.mask) + 1n)) !== 0n) s.add('$.space.mask', sp.mask, 'selector mask must be contiguous low bits 2^k - 1, at most 0xffffffff');
   if (!isInt(sp.lo) || !isInt(sp.hi) || sp.lo < 0 || sp.lo > sp.hi) s.add('$.space.lo', { lo: sp.lo, hi: sp.hi }, 'needs integers with 0 <= lo <= hi');
   else if (isInt(sp.mask) && (BigInt(sp.hi) & ~BigInt(sp.mask)) !== 0n) s.add('$.space.hi', sp.hi, `does not fit the selector mask ${hex(sp.mask)}`);
 }
