@@ -115,6 +115,12 @@ describe('sections, symbols, relocations, patch sites', () => {
     expect(BigInt(d.comment!)).toBe(msg + 2n);
   });
 
+  it('finish(meta) carries the producer description into the image', () => {
+    const img = new Asm({ bits: 64 }).label('f').ret().finish({ abi: 'kvm', strategy: 'host-patch' });
+    expect(img.meta).toEqual({ abi: 'kvm', strategy: 'host-patch' });
+    expect(new Asm({ bits: 64 }).label('f').ret().finish().meta).toBeUndefined();
+  });
+
   it('external symbols become relocations with zeroed fields', () => {
     const a = new Asm({ bits: 64 });
     a.extern('ext_fn').extern('ext_data').call('ext_fn').jmp('ext_fn').mov(rax, mem.rip('ext_data', 8)).mov(rax, addr('ext_data'));

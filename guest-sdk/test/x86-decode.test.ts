@@ -63,6 +63,7 @@ function common64(): Case[] {
     (a) => a.cpuid(), (a) => a.rdmsr(), (a) => a.wrmsr(), (a) => a.rdtsc(), (a) => a.vmcall(), (a) => a.vmmcall(), (a) => a.hlt(), (a) => a.pause(),
     (a) => a.int3(), (a) => a.int(0x80), (a) => a.ud2(), (a) => a.cli(), (a) => a.sti(), (a) => a.cld(), (a) => a.std(), (a) => a.clc(), (a) => a.stc(), (a) => a.cmc(),
     (a) => a.cwd(), (a) => a.cdq(), (a) => a.cqo(), (a) => a.cbw(), (a) => a.cwde(), (a) => a.cdqe(),
+    (a) => a.rdtscp(), (a) => a.wbinvd(), (a) => a.lfence(), (a) => a.mfence(), (a) => a.sfence(), (a) => a.iretd(), (a) => a.iretq(),
   );
   for (let n = 1; n <= 9; n++) c.push((a) => a.nop(n));
   for (const op of SHIFT) {
@@ -96,6 +97,7 @@ function common32(): Case[] {
     (a) => a.rep.movsd(), (a) => a.rep.stosb(), (a) => a.repe.cmpsb(), (a) => a.repne.scasw(), (a) => a.rep.insb(), (a) => a.rep.outsw(), (a) => a.lodsd(),
     (a) => a.cpuid(), (a) => a.rdmsr(), (a) => a.wrmsr(), (a) => a.rdtsc(), (a) => a.vmcall(), (a) => a.vmmcall(), (a) => a.hlt(), (a) => a.pause(),
     (a) => a.cdq(), (a) => a.cwde(), (a) => a.cwd(), (a) => a.cbw(), (a) => a.leave(), (a) => a.ud2(), (a) => a.int3(),
+    (a) => a.iretd(), (a) => a.mfence(), (a) => a.rdtscp(),
   );
   for (let n = 1; n <= 9; n++) c.push((a) => a.nop(n));
   return c;

@@ -63,6 +63,8 @@ const cases: [string, () => unknown, RegExp][] = [
   ['declared global never defined', () => a64().global('f').ret().finish(), /^symbol f: declared with global\(\)\/symbol\(\) but never defined/],
   ['dangling prefix', () => a64().ret().lock.finish(), /prefix with no instruction after it/],
   ['origin outside the address space', () => new Asm({ bits: 32, origin: 0x1_0000_0000n }), /origin 0x100000000 is outside the 32-bit address space/],
+  ['patch site with no label before it', () => a64().vmcall({ patchSite: true }).finish(), /^vmcall \(patch site at \.text\+0x0\): no label before it/],
+  ['iretq in 32-bit mode', () => a32().iretq(), /^iretq: no 32-bit encoding takes these operands/],
   ['r8 as 32-bit mode base', () => a32().lea(eax, mem(r8)), /r8 does not exist in 32-bit mode/],
 ];
 

@@ -33,7 +33,12 @@ function memArb(bits: Bits, size: number | undefined): fc.Arbitrary<Mem> {
     scale: fc.constantFrom(1, 2, 4, 8),
     disp,
   }).map(({ base, index, scale, disp: d }) => sized(base ? mem(base, { index, scale, disp: d }) : mem(d, { index, scale })));
-  const label = fc.tuple(fc.constantFrom(...LABELS), fc.bigInt(-8n, 8n)).map(([l, k]) => sized(bits === 64 ? mem.rip(l, k) : mem(addr(l, k))));
+  // Labels in .text and in .rodata ('ro'): RIP-relative in 64-bit; absolute, alone or after base+index, in 32-bit.
+  const anyLabel = fc.tuple(fc.constantFrom(...LABELS, 'ro'), fc.bigInt(-8n, 8n));
+  const label = bits === 64
+    ? anyLabel.map(([l, k]) => sized(mem.rip(l, k)))
+    : fc.tuple(anyLabel, fc.option(fc.constantFrom(...addrRegs), { nil: undefined }), fc.option(fc.constantFrom(...addrRegs.filter((r) => r.num !== 4)), { nil: undefined }), fc.constantFrom(1, 2, 4, 8))
+      .map(([[l, k], base, index, scale]) => sized(base ? mem(base, { index, scale, disp: addr(l, k) }) : mem(addr(l, k), { index, scale })));
   return fc.oneof({ arbitrary: based, weight: 4 }, { arbitrary: label, weight: 1 });
 }
 
@@ -57,8 +62,8 @@ function operandArb(p: string, osz: number, bits: Bits): fc.Arbitrary<Operand> {
     case 'dx': return fc.constant(REGISTERS.get('dx')!);
     case 'one': return fc.constant(1);
     case 'moffs': return fc.bigInt(0n, 0xffffffffn).map((d) => ({ ...mem(d), size: osz as 8 }));
-    case 'iv': return fc.oneof({ arbitrary: immArb, weight: 5 }, { arbitrary: fc.constantFrom(...LABELS).map((l) => addr(l)), weight: 1 });
-    case 'i64': return fc.oneof(immArb, fc.constantFrom(...LABELS).map((l) => addr(l)));
+    case 'iv': return fc.oneof({ arbitrary: immArb, weight: 5 }, { arbitrary: fc.constantFrom(...LABELS, 'ro').map((l) => addr(l)), weight: 1 });
+    case 'i64': return fc.oneof(immArb, fc.constantFrom(...LABELS, 'ro').map((l) => addr(l)));
     default: return immArb;
   }
 }

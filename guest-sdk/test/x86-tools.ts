@@ -70,6 +70,7 @@ export interface Norm {
 function canonMnemonic(mn: string): string {
   if (mn === 'movabs') return 'mov';
   if (mn === 'sal') return 'shl';
+  if (mn === 'iretd') return 'iret'; // objdump's name for CF without REX.W
   if (mn === 'movsxd') return 'movsx'; // objdump's name for 63 /r; nasm accepts both
   for (const stem of ['set', 'cmov', 'j']) {
     if (mn.startsWith(stem) && CONDITIONS[mn.slice(stem.length)] !== undefined && mn !== 'jmp') {

@@ -153,6 +153,13 @@ export class Asm extends AsmCore {
   clc(): this { return this.insn('clc'); }
   stc(): this { return this.insn('stc'); }
   cmc(): this { return this.insn('cmc'); }
+  rdtscp(): this { return this.insn('rdtscp'); }
+  wbinvd(): this { return this.insn('wbinvd'); }
+  lfence(): this { return this.insn('lfence'); }
+  mfence(): this { return this.insn('mfence'); }
+  sfence(): this { return this.insn('sfence'); }
+  iretd(): this { return this.insn('iretd'); }
+  iretq(): this { return this.insn('iretq'); }
   cwd(): this { return this.insn('cwd'); }
   cdq(): this { return this.insn('cdq'); }
   cqo(): this { return this.insn('cqo'); }

@@ -257,8 +257,8 @@ export class AsmCore {
     return new AsmError(this.firstUse.get(name) ?? name, `undefined label "${name}" (define it with label() or declare it with extern())`);
   }
 
-  /** Lay out, resolve every label and return the Image. */
-  finish(): Image {
+  /** Lay out, resolve every label and return the Image (with `meta` for manifests, if given). */
+  finish(meta?: Image['meta']): Image {
     if (this.pending) throw new AsmError(this.pending, 'prefix with no instruction after it');
     for (const name of this.firstUse.keys()) if (!this.labels.has(name) && !this.externs.has(name)) throw this.undefinedLabel(name);
     const offs = this.layout();
@@ -335,8 +335,13 @@ export class AsmCore {
       return { name, bytes, align: this.aligns.get(name)! };
     });
     const symbols = this.symbols(offs, sizes);
-    const patchSites: PatchSite[] = sites.map((s) => ({ ...s, symbol: this.containing(symbols, s.section, s.offset) }));
-    return { bits: this.bits, sections, symbols, relocations: relocs, patchSites, origin: this.origin };
+    const patchSites: PatchSite[] = sites.map((s) => {
+      const symbol = this.containing(symbols, s.section, s.offset);
+      if (!symbol) throw new AsmError(`${s.insn} (patch site at ${s.section}+${hex(BigInt(s.offset))})`, 'no label before it: patch tables name the symbol that contains each site, so define one');
+      return { ...s, symbol };
+    });
+    const img: Image = { bits: this.bits, sections, symbols, relocations: relocs, patchSites, origin: this.origin };
+    return meta ? { ...img, meta } : img;
   }
 
   private symbols(offs: Map<SectionName, number[]>, sizes: Map<SectionName, number>): SymbolDef[] {

@@ -180,6 +180,8 @@ const ZO: Record<string, readonly number[]> = {
   vmcall: [0x0f, 0x01, 0xc1], vmmcall: [0x0f, 0x01, 0xd9], // SDM VMCALL; AMD APM Vol. 3 VMMCALL
   hlt: [0xf4], pause: [0xf3, 0x90], int3: [0xcc], ud2: [0x0f, 0x0b], nop: [0x90], leave: [0xc9],
   cli: [0xfa], sti: [0xfb], cld: [0xfc], std: [0xfd], clc: [0xf8], stc: [0xf9], cmc: [0xf5],
+  rdtscp: [0x0f, 0x01, 0xf9], wbinvd: [0x0f, 0x09], // SDM RDTSCP, WBINVD
+  lfence: [0x0f, 0xae, 0xe8], mfence: [0x0f, 0xae, 0xf0], sfence: [0x0f, 0xae, 0xf8], // SDM xFENCE (0F AE /5,/6,/7)
 };
 for (const [mn, op] of Object.entries(ZO)) def(mn, { ops: [], op });
 def('cwd', { ops: [], op: [0x99], size: 16 });
@@ -188,6 +190,8 @@ def('cqo', { ops: [], op: [0x99], size: 64, mode: 64 });
 def('cbw', { ops: [], op: [0x98], size: 16 });
 def('cwde', { ops: [], op: [0x98], size: 32 });
 def('cdqe', { ops: [], op: [0x98], size: 64, mode: 64 });
+def('iretd', { ops: [], op: [0xcf], size: 32 });
+def('iretq', { ops: [], op: [0xcf], size: 64, mode: 64 });
 
 /** Condition codes and their 4-bit encoding (SDM Appendix B.1.4.7, Table B-10). */
 export const CONDITIONS: Readonly<Record<string, number>> = {

@@ -63,9 +63,18 @@ function build(where: string, base: Reg | undefined, o: MemOpts, rip = false): M
   if (base && o.index && base.size !== o.index.size) {
     throw new AsmError(where, `base ${base.name} and index ${o.index.name} differ in width`);
   }
-  // [r12*1] with no base is the same address as [r12] and shorter; nasm encodes it that way, so do we.
-  if (!base && o.index && scale === 1 && o.index.num === 12) return build(where, o.index, { disp: o.disp }, rip);
+  // [reg*1] with no base is the same address as [reg] and shorter; nasm encodes it that way, so do we.
+  if (!base && o.index && scale === 1) return build(where, o.index, { disp: o.disp }, rip);
+  // Likewise [reg*2] is [reg+reg*1], which needs no disp32 (nasm's default split).
+  if (!base && o.index && scale === 2) return build(where, o.index, { index: o.index, disp: o.disp }, rip);
   const { disp, label } = toDisp(o.disp);
+  // With base + index*1 and a label plus addend, nasm takes the alphabetically first register as base (esp
+  // excepted: it cannot be an index). Same address either way; follow nasm so toNasm() round-trips.
+  if (base && o.index && scale === 1 && label && label.addend !== 0n) {
+    const [b, i] = [base, o.index].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+    const [nb, ni] = i!.num === 4 ? [i!, b!] : [b!, i!];
+    if (nb !== base) return build(where, nb, { ...o, index: ni }, rip);
+  }
   if (disp < -(1n << 63n) || disp >= 1n << 64n) throw new AsmError(where, `displacement ${hex(disp)} is not a 64-bit value`);
   const m: Mem = { kind: 'mem', base, index: o.index, scale: scale as 1 | 2 | 4 | 8, disp, label, rip };
   return Object.freeze(m);
