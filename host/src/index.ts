@@ -21,3 +21,5 @@ export { formatInsn } from './cpu/format.js';
 export { defaultCpuid } from './cpu/cpuid-default.js';
 export { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_TSC, MSR_TSC_AUX } from './cpu/ops-sys.js';
 export * from './vm.js';
+export * from './vm/snapshot.js';
+export type { RestoreOptions } from './vm/snapshot-io.js';

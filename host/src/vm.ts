@@ -7,6 +7,8 @@ import { GuestMemory, type GuestMemoryOptions } from './memory/memory.js';
 import { DecodeCache } from './cpu/cache.js';
 import { Vcpu } from './cpu/vcpu.js';
 import type { Cpl, CpuEnv, CpuMode, HypervisorHooks, Vendor } from './cpu/types.js';
+import { restoreSnapshot, takeSnapshot, type RestoreOptions } from './vm/snapshot-io.js';
+import type { VmSnapshot } from './vm/snapshot.js';
 
 export interface VcpuConfig {
   mode?: CpuMode;
@@ -68,6 +70,8 @@ export class Vm {
   quantum: number;
   tracing: boolean;
   private rr = 0;
+  /** Instructions left in the current vCPU's quantum. */
+  private left: number;
   private readonly env: CpuEnv;
 
   constructor(opts: VmOptions = {}) {
@@ -75,6 +79,7 @@ export class Vm {
     this.cache = new DecodeCache(this.memory);
     this.quantum = opts.quantum ?? 1000;
     if (!Number.isInteger(this.quantum) || this.quantum < 1) throw new RangeError(`VmOptions.quantum: positive integer expected, got ${opts.quantum}`);
+    this.left = this.quantum;
     this.tracing = opts.trace ?? false;
     const vm = this;
     this.env = {
@@ -91,6 +96,7 @@ export class Vm {
     };
     if (this.tracing) this.env.record = (e) => this.recordExit(e, true);
     const cfgs = typeof opts.vcpus === 'object' ? opts.vcpus : Array.from({ length: opts.vcpus ?? 1 }, () => ({}));
+    if (cfgs.length > 255) throw new RangeError(`VmOptions.vcpus: at most 255, got ${cfgs.length}`);
     for (const cfg of cfgs) this.addVcpu(cfg, opts);
   }
 
@@ -144,30 +150,45 @@ export class Vm {
     let executed = 0;
     const n = this.vcpus.length;
     if (n === 0) throw new Error('vm.run(): the VM has no vCPUs');
+    let idle = 0;
     for (;;) {
-      let ran = false;
-      for (let k = 0; k < n; k++) {
-        const v = this.vcpus[this.rr]!;
-        if (v.halted) {
-          this.rr = (this.rr + 1) % n;
-          continue;
-        }
-        if (executed >= budget) return this.budgetExit(v, executed, 'instructions');
-        if (Date.now() > deadline) return this.budgetExit(v, executed, 'wallclock');
-        ran = true;
-        const e = v.run(Math.min(this.quantum, budget - executed));
-        executed += v.executed;
-        if (e !== undefined) {
-          if (this.tracing) this.recordExit(e, false);
-          return e;
-        }
+      const v = this.vcpus[this.rr]!;
+      if (v.halted) {
         this.rr = (this.rr + 1) % n;
+        this.left = this.quantum;
+        if (++idle >= n) return { kind: 'Hlt', vcpu: this.vcpus.find((x) => x.halted)!.id, rip: v.rip };
+        continue;
       }
-      if (!ran) {
-        const h = this.vcpus.find((v) => v.halted)!;
-        return { kind: 'Hlt', vcpu: h.id, rip: h.rip };
+      idle = 0;
+      if (executed >= budget) return this.budgetExit(v, executed, 'instructions');
+      if (Date.now() > deadline) return this.budgetExit(v, executed, 'wallclock');
+      // The quantum left over survives exits and budget splits, so the schedule does not depend on how the
+      // caller slices run() calls (snapshot -> restore -> run equals an uninterrupted run).
+      const e = v.run(Math.min(this.left, budget - executed));
+      executed += v.executed;
+      this.left -= v.executed;
+      if (this.left <= 0) {
+        this.rr = (this.rr + 1) % n;
+        this.left = this.quantum;
+      }
+      if (e !== undefined) {
+        if (this.tracing) this.recordExit(e, false);
+        return e;
       }
     }
+  }
+
+  /** A versioned, JSON-serialisable snapshot; `extra` carries device/doorbell/personality state as given. */
+  snapshot(extra?: unknown): VmSnapshot {
+    return takeSnapshot(this, this.rr, this.left, extra);
+  }
+
+  /** Rebuild a VM from a snapshot (optionally as the other vendor: patched sites re-patch on #UD). */
+  static restore(snap: VmSnapshot, opts: RestoreOptions = {}): Vm {
+    const { vm, next, left } = restoreSnapshot(Vm, snap, opts);
+    vm.rr = next;
+    vm.left = left;
+    return vm;
   }
 
   private budgetExit(v: Vcpu, executed: number, limit: 'instructions' | 'wallclock'): Exit {

@@ -155,7 +155,7 @@ function compileValid(d: Decoded): Exec | undefined {
       const size = (op & 1) === 0 ? 1 : osz;
       const imm = d.imm;
       const count = op <= 0xc1 ? () => imm : op <= 0xd1 ? () => 1 : (c: Vcpu) => c.lo[1]! & 0xff;
-      return shiftOp(d.reg & 7, size, rmOpr(d, size), count);
+      return shiftOp(d.reg & 7, size, rmOpr(d, size), count, d.mem);
     }
     case 0xc2: return ret(osz, d.imm);
     case 0xc3: return ret(osz, 0);
@@ -220,7 +220,7 @@ function compileValid(d: Decoded): Exec | undefined {
     case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: {
       const imm = d.imm;
       const count = (op & 1) === 0 ? () => imm : (c: Vcpu) => c.lo[1]! & 0xff;
-      return shldShrd(osz, rmOpr(d, osz), regField(d, osz), count, op >= 0x1ac);
+      return shldShrd(osz, rmOpr(d, osz), regField(d, osz), count, op >= 0x1ac, d.mem);
     }
     case 0x1ae: // fences (mod = 3: LFENCE /5, MFENCE /6, SFENCE /7); CLFLUSH /7 mem
       if ((d.mod === 3 && (d.reg & 7) >= 5) || (d.mem && (d.reg & 7) === 7)) return nop;

@@ -98,7 +98,7 @@ function setRegBig(c: Vcpu, n: number, size: number, v: bigint): void {
  * Count masked to 5 bits (6 with REX.W); a masked count of 0 changes no flags (SDM "SAL/SAR/SHL/SHR").
  * OF is defined for count 1; for larger counts this uses the same formula on the final step, AF = 0.
  */
-export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) => number): Exec {
+export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) => number, isMem: boolean): Exec {
   const bits = size * 8;
   const B = BigInt(bits);
   const mask = (1n << B) - 1n;
@@ -106,10 +106,9 @@ export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) =
   return (c) => {
     const n = count(c) & (size === 8 ? 63 : 31);
     const v = readBig(c, dst, size);
-    if (n === 0) {
-      // The destination is still written back (read-modify-write); no flags change.
-      return;
-    }
+    // A zero count changes no flags, but a 32-bit register destination is still written (zero-extended).
+    const keep = (): void => { if (!isMem) writeBig(c, dst, size, v); };
+    if (n === 0) return keep();
     const N = BigInt(n);
     let r: bigint;
     let cf: number;
@@ -132,7 +131,7 @@ export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) =
       }
       case 2: { // RCL through CF: width bits+1
         const k = BigInt(n % (bits + 1));
-        if (k === 0n) return;
+        if (k === 0n) return keep();
         const wide = (BigInt(c.fl & CF) << B) | v;
         const W = B + 1n;
         const wm = (1n << W) - 1n;
@@ -144,7 +143,7 @@ export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) =
       }
       case 3: { // RCR
         const k = BigInt(n % (bits + 1));
-        if (k === 0n) return;
+        if (k === 0n) return keep();
         of = msb(v) ^ (c.fl & CF);
         const wide = (BigInt(c.fl & CF) << B) | v;
         const W = B + 1n;
@@ -181,7 +180,7 @@ export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) =
 }
 
 /** SHLD/SHRD (0F A4/A5/AC/AD): dst shifted, bits filled from src. */
-export function shldShrd(size: number, dst: Opr, src: Opr, count: (c: Vcpu) => number, right: boolean): Exec {
+export function shldShrd(size: number, dst: Opr, src: Opr, count: (c: Vcpu) => number, right: boolean, isMem: boolean): Exec {
   const bits = size * 8;
   const B = BigInt(bits);
   const mask = (1n << B) - 1n;
@@ -189,7 +188,10 @@ export function shldShrd(size: number, dst: Opr, src: Opr, count: (c: Vcpu) => n
     const n = count(c) & (size === 8 ? 63 : 31);
     const s = readBig(c, src, size);
     const v = readBig(c, dst, size);
-    if (n === 0) return;
+    if (n === 0) {
+      if (!isMem) writeBig(c, dst, size, v); // 32-bit register destination still zero-extends
+      return;
+    }
     const N = BigInt(n);
     let r: bigint;
     let cf: number;
@@ -390,8 +392,8 @@ export function xadd(size: number, dst: Opr, src: Opr): Exec {
     const r = add(c.o, size, a, ah, b, bh, 0);
     const rh = c.o.hi;
     const f = c.o.f;
+    src.wr(c, a, ah); // SRC <- DEST, then DEST <- sum: with the same register for both, the sum wins
     dst.wr(c, r, rh);
-    src.wr(c, a, ah);
     c.setFlags(f);
   };
 }

@@ -17,7 +17,7 @@ const TWO32 = 4294967296;
 const CANON_LOW_END = 2 ** 47;
 
 /** Answers given by the caller for exits that need one; consumed in order when the instruction re-executes. */
-interface Completion {
+export interface Completion {
   key: string;
   lo: number;
   hi: number;
@@ -68,7 +68,8 @@ export class Vcpu implements VcpuApi {
   exit: Exit | undefined;
   /** The exit that waits for a complete*() call, if any. */
   awaiting: Exit | undefined;
-  private completions: Completion[] = [];
+  /** Answers given by complete*() not yet consumed (internal; kept in snapshots). */
+  completions: Completion[] = [];
 
   constructor(
     readonly mem: GuestMemory,
