@@ -1,0 +1,207 @@
+// What every personality shares: the binding to a VM, exit counting, and the few engine operations a hook
+// needs that VcpuApi does not offer (guest exceptions, "do not advance RIP", the deterministic TSC).
+import { defaultCpuid } from '../cpu/cpuid-default.js';
+import { Fault } from '../cpu/fault.js';
+import { Vcpu } from '../cpu/vcpu.js';
+import { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_TSC, MSR_TSC_AUX } from '../cpu/ops-sys.js';
+import type { CpuidResult, HypervisorHooks, VcpuApi } from '../cpu/types.js';
+import type { HypercallInsn } from '../exits.js';
+import type { CostCounters, CostKind } from '../cost/counters.js';
+import type { GuestMemory } from '../memory/memory.js';
+import { MemoryError } from '../memory/memory.js';
+
+/** The part of a Vm a personality uses (the Vm class satisfies it). */
+export interface HvVm {
+  readonly memory: GuestMemory;
+  readonly vcpus: readonly VcpuApi[];
+  hooks: HypervisorHooks | undefined;
+}
+
+/** 64 for a caller in long mode with CS.L (KVM is_64_bit_hypercall), else 32. */
+export function callerBits(v: VcpuApi): 64 | 32 {
+  return v.mode === 'long64' ? 64 : 32;
+}
+
+/** Raise an exception in the guest from inside a hook (fault semantics: RIP stays on the instruction). */
+export function guestFault(vector: 6 | 13, message: string): never {
+  throw new Fault(vector, message, vector === 13 ? 0 : undefined);
+}
+
+/**
+ * Make the current instruction execute again (Hyper-V rep continuation: "returns to the guest without
+ * advancing RIP"). Inside a hook the engine has already computed the next RIP; only the concrete Vcpu can
+ * change it (VcpuApi.rip set from a hook is overwritten by the run loop).
+ */
+export function repeatInstruction(v: VcpuApi): void {
+  if (!(v instanceof Vcpu)) throw new TypeError('repeatInstruction: needs the engine Vcpu (VcpuApi has no next-RIP control)');
+  v.nextIp = v.curIp;
+}
+
+/** The deterministic TSC the guest reads with RDTSC (instructions retired, as host/src/cpu rdtsc). */
+export function guestTsc(v: VcpuApi): bigint {
+  return v instanceof Vcpu ? BigInt(v.icount) : 0n;
+}
+
+/** Wake a halted vCPU (KVM kvm_vcpu_kick after an unhalt/IPI). Returns whether it was halted. */
+export function wakeVcpu(v: VcpuApi): boolean {
+  if (!(v instanceof Vcpu)) return false;
+  const was = v.halted;
+  v.halted = false;
+  return was;
+}
+
+/** Write guest RAM; false (nothing written) when any byte is not RAM. */
+export function tryWrite(mem: GuestMemory, gpa: bigint, bytes: Uint8Array): boolean {
+  try {
+    mem.writeBytes(gpa, bytes);
+    return true;
+  } catch (e) {
+    if (e instanceof MemoryError) return false;
+    throw e;
+  }
+}
+
+/** Read guest RAM; undefined when any byte is not RAM. */
+export function tryRead(mem: GuestMemory, gpa: bigint, len: number): Uint8Array | undefined {
+  try {
+    return mem.readBytes(gpa, len);
+  } catch (e) {
+    if (e instanceof MemoryError) return undefined;
+    throw e;
+  }
+}
+
+/** MSRs the bare vCPU implements (host/src/cpu/ops-sys.ts); a personality leaves them to the engine. */
+const ARCH_MSRS: ReadonlySet<number> = new Set([MSR_TSC, MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_TSC_AUX]);
+export function isArchMsr(index: number): boolean {
+  return ARCH_MSRS.has(index >>> 0);
+}
+
+/** A struct writer over a StructLayout-shaped description (field name -> offset/size). */
+export function packStruct(
+  layout: { readonly size: number; readonly fields: readonly { readonly name: string; readonly offset: number; readonly size: number }[] },
+  values: Record<string, bigint | number>,
+): Uint8Array {
+  const out = new Uint8Array(layout.size);
+  const dv = new DataView(out.buffer);
+  for (const [name, raw] of Object.entries(values)) {
+    const f = layout.fields.find((x) => x.name === name);
+    if (f === undefined) throw new RangeError(`packStruct: no field ${name} in the layout`);
+    const v = BigInt.asUintN(f.size * 8, BigInt(raw));
+    for (let i = 0; i < f.size; i++) dv.setUint8(f.offset + i, Number((v >> BigInt(8 * i)) & 0xffn));
+  }
+  return out;
+}
+
+/**
+ * One hypervisor ABI answering CPUID leaves in its range, its MSRs and the hypercalls routed to it.
+ * Each `answer*` returns undefined for "not mine"; the hooks wrapper (Personality.hooks / Hypervisor) decides
+ * what an unclaimed request becomes.
+ */
+export interface PersonalityCore {
+  readonly name: string;
+  /** [first, last] CPUID leaves this personality answers. */
+  cpuidRange(): readonly [number, number];
+  cpuidLeaf(v: VcpuApi, leaf: number, subleaf: number): CpuidResult;
+  /** MSR read: value, 'gp', or undefined when the index is not this personality's. */
+  readMsr(v: VcpuApi, index: number): bigint | 'gp' | undefined;
+  writeMsr(v: VcpuApi, index: number, value: bigint): 'ok' | 'gp' | undefined;
+  /** Handle a hypercall routed to this personality (registers already updated). */
+  call(v: VcpuApi, insn: HypercallInsn): 'handled' | undefined;
+  /** Attach-time binding (memory, vCPUs). */
+  bind(vm: HvVm): void;
+}
+
+export interface HooksOptions {
+  /** Where exits are counted (share the IoBusRouter's counters to see everything in one place). */
+  counters?: CostCounters;
+  /** MSRs nobody claims: 'gp' (KVM without ignore_msrs, default) or 'exit' (an Rdmsr/Wrmsr exit to the caller). */
+  unknownMsr?: 'gp' | 'exit';
+}
+
+/** Hooks for a set of cores with a hypercall router; used by single personalities and by the composition. */
+export class CoreHooks implements HypervisorHooks {
+  counters: CostCounters | undefined;
+  readonly unknownMsr: 'gp' | 'exit';
+
+  constructor(
+    private readonly cores: () => readonly PersonalityCore[],
+    private readonly route: (v: VcpuApi, insn: HypercallInsn) => PersonalityCore | undefined,
+    opts: HooksOptions = {},
+  ) {
+    this.counters = opts.counters;
+    this.unknownMsr = opts.unknownMsr ?? 'gp';
+  }
+
+  private count(kind: CostKind): void {
+    this.counters?.add(kind);
+  }
+
+  cpuid(v: VcpuApi, leaf: number, subleaf: number): CpuidResult {
+    this.count('cpuid');
+    const l = leaf >>> 0;
+    for (const c of this.cores()) {
+      const [lo, hi] = c.cpuidRange();
+      if (l >= lo && l <= hi) return c.cpuidLeaf(v, l, subleaf >>> 0);
+    }
+    // Not a hypervisor leaf: the bare CPU's answer with CPUID.1:ECX[31] set (a hypervisor is present).
+    return defaultCpuid(v.vendor, l, subleaf >>> 0, true);
+  }
+
+  rdmsr(v: VcpuApi, index: number): bigint | 'gp' | undefined {
+    if (isArchMsr(index)) return undefined;
+    this.count('msr');
+    for (const c of this.cores()) {
+      const r = c.readMsr(v, index >>> 0);
+      if (r !== undefined) return r;
+    }
+    return this.unknownMsr === 'gp' ? 'gp' : undefined;
+  }
+
+  wrmsr(v: VcpuApi, index: number, value: bigint): 'ok' | 'gp' | undefined {
+    if (isArchMsr(index)) return undefined;
+    this.count('msr');
+    for (const c of this.cores()) {
+      const r = c.writeMsr(v, index >>> 0, value);
+      if (r !== undefined) return r;
+    }
+    return this.unknownMsr === 'gp' ? 'gp' : undefined;
+  }
+
+  hypercall(v: VcpuApi, insn: HypercallInsn): 'handled' | undefined {
+    this.count('hypercall');
+    const c = this.route(v, insn);
+    return c?.call(v, insn);
+  }
+}
+
+/** Base of the five personalities: a core that can also be attached to a VM on its own. */
+export abstract class Personality implements PersonalityCore {
+  abstract readonly name: string;
+  protected vm: HvVm | undefined;
+  abstract cpuidRange(): readonly [number, number];
+  abstract cpuidLeaf(v: VcpuApi, leaf: number, subleaf: number): CpuidResult;
+  abstract readMsr(v: VcpuApi, index: number): bigint | 'gp' | undefined;
+  abstract writeMsr(v: VcpuApi, index: number, value: bigint): 'ok' | 'gp' | undefined;
+  abstract call(v: VcpuApi, insn: HypercallInsn): 'handled' | undefined;
+
+  bind(vm: HvVm): void {
+    this.vm = vm;
+  }
+
+  protected get memory(): GuestMemory {
+    if (this.vm === undefined) throw new Error(`${this.name} personality: not attached to a VM (call attach(vm) or add it to a Hypervisor)`);
+    return this.vm.memory;
+  }
+
+  /** Install this personality alone as the VM's hooks; returns the hooks (for the counters). */
+  attach(vm: HvVm, opts: HooksOptions = {}): CoreHooks {
+    this.bind(vm);
+    const hooks = new CoreHooks(() => [this], () => this, opts);
+    vm.hooks = hooks;
+    return hooks;
+  }
+}
+
+/** Registers in hooks take bigint; these keep call sites short. */
+export const M32 = 0xffffffffn;

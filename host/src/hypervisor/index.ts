@@ -1,0 +1,4 @@
+// Hypervisor personalities (KVM, Xen, Hyper-V, VMware, pvio) and their composition.
+export * from './common.js';
+export * from './kvm-clock.js';
+export * from './kvm.js';
