@@ -1,6 +1,7 @@
 // Differential test: the same generated instruction sequences run on this machine's CPU (native harness) and in
 // the host emulator; all GPRs, CF PF AF ZF SF OF DF and the scratch memory are compared. Defined results must
 // match exactly (except the reported known issues in native/known.ts); undefined ones are summarised.
+// A second batch runs chains of several ops, where lazy-flag and register-forwarding bugs show.
 // PVKIT_DIFF_SEED / PVKIT_DIFF_COUNT vary the batch.
 import { describe, expect, it } from 'vitest';
 import { assembleSnippets, hasGnuAs } from './native/assemble.js';
@@ -8,12 +9,13 @@ import { type Mismatch, compareCase, mismatchTable, undefinedSummary } from './n
 import { EmulatorRunner } from './native/emulator.js';
 import { generateCases, type GenCase } from './native/generator.js';
 import { type HarnessBuild, type MachineCase, buildHarness, runNative } from './native/harness.js';
-import { KNOWN_ISSUES, knownIssueOf } from './native/known.js';
+import { FIXED_ISSUES, KNOWN_ISSUES, type Repro, knownIssueOf } from './native/known.js';
 import { type Bits, flagText } from './native/layout.js';
 import { UNDEFINED_RULES } from './native/undefined.js';
 
 const SEED = Number(process.env.PVKIT_DIFF_SEED ?? 20261123);
 const COUNT = Number(process.env.PVKIT_DIFF_COUNT ?? 4000);
+const CHAINS = Math.ceil(COUNT / 2);
 const builds: Record<Bits, HarnessBuild> = { 64: buildHarness(64), 32: buildHarness(32) };
 const asOk = hasGnuAs();
 if (!asOk) console.warn('native differential tests skipped: GNU as/objcopy/nm (binutils) not installed');
@@ -54,6 +56,25 @@ describe.each([64, 32] as const)('emulator vs native CPU, %i-bit', (bits) => {
     expect(unknown.map((m) => `#${m.c.id} ${m.c.asm.join('; ')}: ${m.what}`)).toEqual([]);
   });
 
+  it.skipIf(!ready)(`matches the CPU on ${CHAINS} chains of 2..6 ops (flags and values flowing between instructions)`, () => {
+    if (!build.ok) return;
+    // Chains steer around the known issues (each already has its single-op reproducer), so that one known bug
+    // does not hide others behind it.
+    const avoidTags = KNOWN_ISSUES.flatMap((k) => (k.tag ? [k.tag] : []));
+    const cases = generateCases({ bits, seed: SEED + 1, count: CHAINS, chain: 6, avoidTags });
+    const codes = assembleSnippets(cases.map((c) => c.asm), bits);
+    const machine = cases.map((c, i) => toMachine(c, codes[i]!));
+    const nat = runNative(build, machine);
+    const emu = new EmulatorRunner(bits).runAll(machine);
+    const all = cases.flatMap((c, i) => compareCase(c, bits, nat[i]!, emu[i]!));
+    const defined = all.filter((m) => m.severity === 'defined');
+    const lines = cases.reduce((n, c) => n + c.asm.length, 0);
+    console.log(`${bits}-bit chains: ${cases.length} cases, ${lines} instructions, avoiding [${avoidTags.join(', ')}]: ` +
+      `${defined.length} mismatches in defined results, ${all.length - defined.length} in undefined ones (final flags)`);
+    if (defined.length) console.log(mismatchTable(defined, bits));
+    expect(defined.map((m) => `#${m.c.id} ${m.c.asm.join('; ')}: ${m.what}`)).toEqual([]);
+  });
+
   it.skipIf(!ready)('keeps a documented list of the SDM-undefined results it tolerates', () => {
     expect(UNDEFINED_RULES.length).toBeGreaterThan(0);
     for (const r of UNDEFINED_RULES) expect(r.source).toMatch(/SDM|follows/);
@@ -61,23 +82,39 @@ describe.each([64, 32] as const)('emulator vs native CPU, %i-bit', (bits) => {
   });
 });
 
-describe('known emulator issues (expected to fail until fixed; then delete the entry in native/known.ts)', () => {
+/** Runs a reproducer natively and in the emulator; returns the differences as text. */
+function reproDiffs(k: Repro): string[] {
+  const build = builds[k.repro.bits];
+  if (!build.ok) return [];
+  const n = k.repro.bits === 64 ? 16 : 8;
+  const regs = Array.from({ length: n }, (_, i) => k.repro.regs[i] ?? 0n);
+  const c: GenCase = {
+    id: 0, group: 'repro', asm: k.repro.asm, regs, flags: k.repro.flags, scratch: new Uint8Array(16),
+    undefinedFlags: 0, undefinedRegs: [], undefinedScratch: false, tags: [],
+  };
+  const [code] = assembleSnippets([c.asm], k.repro.bits);
+  const m = toMachine(c, code!);
+  const [nat] = runNative(build, [m]);
+  const emu = new EmulatorRunner(k.repro.bits).runCase(m);
+  const diffs: Mismatch[] = compareCase(c, k.repro.bits, nat!, emu);
+  return diffs.map((d) => `${d.what}: native ${d.native}, emulated ${d.emulated}`);
+}
+
+describe('known emulator issues (expected to fail until fixed; then move the entry to FIXED_ISSUES)', () => {
+  it('has no open issue without a reproducer', () => {
+    for (const k of KNOWN_ISSUES) expect(k.repro.asm.length).toBeGreaterThan(0);
+  });
   for (const k of KNOWN_ISSUES) {
-    const build = builds[k.repro.bits];
-    it.skipIf(!build.ok || !asOk).fails(`${k.id}: ${k.repro.asm.join('; ')}`, () => {
-      if (!build.ok) return;
-      const n = k.repro.bits === 64 ? 16 : 8;
-      const regs = Array.from({ length: n }, (_, i) => k.repro.regs[i] ?? 0n);
-      const c: GenCase = {
-        id: 0, group: 'repro', asm: k.repro.asm, regs, flags: k.repro.flags, scratch: new Uint8Array(16),
-        undefinedFlags: 0, undefinedRegs: [], undefinedScratch: false,
-      };
-      const [code] = assembleSnippets([c.asm], k.repro.bits);
-      const m = toMachine(c, code!);
-      const [nat] = runNative(build, [m]);
-      const emu = new EmulatorRunner(k.repro.bits).runCase(m);
-      const diffs: Mismatch[] = compareCase(c, k.repro.bits, nat!, emu);
-      expect(diffs.map((d) => `${d.what}: native ${d.native}, emulated ${d.emulated}`)).toEqual([]);
+    it.skipIf(!builds[k.repro.bits].ok || !asOk).fails(`${k.id}: ${k.repro.asm.join('; ')}`, () => {
+      expect(reproDiffs(k)).toEqual([]);
+    });
+  }
+});
+
+describe('fixed emulator issues stay fixed', () => {
+  for (const k of FIXED_ISSUES) {
+    it.skipIf(!builds[k.repro.bits].ok || !asOk)(`${k.id}: ${k.repro.asm.join('; ')}`, () => {
+      expect(reproDiffs(k)).toEqual([]);
     });
   }
 });

@@ -58,20 +58,38 @@ export class CaseContext {
   readonly undefinedRegs = new Set<number>();
   /** Set when a memory destination's final value is undefined (compared, reported, not failed). */
   undefinedScratch = false;
+  /** Labels of notable situations in this case (e.g. a known-issue id), used to steer chain generation. */
+  readonly tags = new Set<string>();
   /** Registers already used as operands in this case (never reused as a memory base). */
   private readonly used = new Set<number>();
+  /** Registers holding a memory base: later instructions of a chain never pick them. */
+  private readonly pinned = new Set<number>();
   /**
    * 64-bit mode only: when true the case may use ah..bh, so it must avoid every REX-requiring register
    * (r8+, spl..dil) and 64-bit operands next to them. Decided once per case.
    */
   readonly legacy8: boolean;
 
-  constructor(readonly rng: Rng, readonly bits: Bits) {
+  /**
+   * @param chain several ops in a row: constraints (shift counts, divisors) are then set by instructions in the
+   *   program instead of by initial register values, because earlier ops change the registers.
+   */
+  constructor(readonly rng: Rng, readonly bits: Bits, readonly chain = false) {
     const n = bits === 64 ? 16 : 8;
     this.regs = Array.from({ length: n }, () => rng.value(bits));
     this.scratch = rng.bytes(SCRATCH_SIZE);
     this.flags = rng.u32() & FLAG_MASK;
     this.legacy8 = bits === 32 || rng.chance(0.3);
+    if (chain) {
+      // Bases are fixed before the first op, so no op can have changed them (reg() never picks a pinned one).
+      const limit = bits === 64 && !this.legacy8 ? 16 : 8;
+      const candidates = Array.from({ length: limit - 3 }, (_, i) => i + 3);
+      for (let k = 0; k < (bits === 64 ? 2 : 1); k++) {
+        const base = rng.pick(candidates.filter((i) => !this.pinned.has(i)));
+        this.pinned.add(base);
+        this.regs[base] = SCRATCH_BASE;
+      }
+    }
   }
 
   get widths(): Width[] {
@@ -89,7 +107,7 @@ export class CaseContext {
     for (let tries = 0; tries < 100; tries++) {
       const high = width === 8 && this.legacy8 && this.rng.chance(0.4);
       const idx = this.rng.int(high ? 4 : this.regLimit(width));
-      if (avoid.includes(idx)) continue;
+      if (avoid.includes(idx) || this.pinned.has(idx)) continue;
       // In 64-bit mode without REX, 8-bit numbers 4..7 mean ah..bh, so spl..dil are out in a legacy8 case.
       if (width === 8 && !high && this.legacy8 && this.bits === 64 && idx >= 4) continue;
       if (width === 8 && !high && this.bits === 32 && idx >= 4) continue;
@@ -103,17 +121,28 @@ export class CaseContext {
     return { kind: 'reg', idx, width, high, text: regName(idx, width, high) };
   }
 
+  /** Starts the next op of a chain: operand registers may be reused (memory bases stay pinned). */
+  nextOp(): void {
+    this.used.clear();
+  }
+
   /** Marks a register as used without making it an operand (implicit operands such as rax/rdx/cl). */
   reserve(...idx: number[]): void {
     for (const i of idx) this.used.add(i);
   }
 
-  /** `[base+disp]` inside the scratch buffer; base is an unused register loaded with SCRATCH_BASE. */
+  /**
+   * `[base+disp]` inside the scratch buffer; base is an unused register loaded with SCRATCH_BASE and pinned for
+   * the rest of the case. Never rax/rcx/rdx, which mul/div/cqo/cmpxchg and the `mov cl, n` of a chain write.
+   */
   mem(width: Width): MemOp {
     const limit = this.bits === 64 && !this.legacy8 ? 16 : 8;
-    const free = Array.from({ length: limit }, (_, i) => i).filter((i) => !this.used.has(i));
-    const base = this.rng.pick(free);
+    const pinned = [...this.pinned];
+    const free = Array.from({ length: limit }, (_, i) => i).filter((i) => !this.used.has(i) && i > 2);
+    const reuse = this.chain || (pinned.length > 0 && (free.length === 0 || this.rng.chance(0.5)));
+    const base = reuse ? this.rng.pick(pinned) : this.rng.pick(free);
     this.used.add(base);
+    this.pinned.add(base);
     const disp = this.rng.int(SCRATCH_SIZE - 8);
     this.regs[base] = SCRATCH_BASE;
     const baseName = regName(base, this.bits === 64 ? 64 : 32);
@@ -151,6 +180,19 @@ export class CaseContext {
   /** Sets the low byte of register idx (e.g. the CL shift count). */
   setLow8(idx: number, value: number): void {
     this.regs[idx] = (this.regs[idx]! & ~0xffn) | BigInt(value & 0xff);
+  }
+
+  /**
+   * Records an instruction's effect on the flags: `written` flags are replaced, of which `undef` are left
+   * undefined by the SDM; flags it does not write keep their state (defined or not).
+   */
+  flagsOp(written: number, undef = 0): void {
+    this.undefinedFlags = (this.undefinedFlags & ~written) | undef;
+  }
+
+  /** Whether the instruction about to be emitted may read `flags` (false: one of them is undefined now). */
+  canRead(flags: number): boolean {
+    return (this.undefinedFlags & flags) === 0;
   }
 
   markUndefined(op: Operand): void {

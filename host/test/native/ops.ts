@@ -1,5 +1,7 @@
 // Op generators: each writes one flag-affecting integer instruction (Intel syntax) into a CaseContext with
 // operands and initial values, and records which results the SDM leaves undefined for these exact inputs.
+// In a chain (several ops in a row) constraints are set by instructions (`mov cl, n`, `or r, 1`, ...) because
+// the registers no longer hold their initial values; such helper instructions are part of the op.
 import { AF, CF, OF, PF, SF, ZF } from './layout.js';
 import { type CaseContext, type Operand, type RegOp, type Width, toSigned, widthMask } from './context.js';
 import { CC_NAMES, CC_READS } from './undefined.js';
@@ -24,11 +26,14 @@ function imm(c: CaseContext, width: Width): bigint {
   return toSigned(c.rng.value(w), w);
 }
 
-function alu(mn: string, afUndefined: boolean): OpGen {
+function alu(mn: string): OpGen {
+  const logic = mn === 'and' || mn === 'or' || mn === 'xor';
+  const readsCf = mn === 'adc' || mn === 'sbb';
   return {
     group: mn,
     setsFlags: true,
     gen(c) {
+      if (readsCf && !c.canRead(CF)) return false;
       const w = c.rng.pick(c.widths);
       const form = c.rng.int(4);
       if (form === 0) {
@@ -43,7 +48,7 @@ function alu(mn: string, afUndefined: boolean): OpGen {
         const acc = c.fixedReg(0, w);
         c.emit(`${mn} ${acc.text}, ${imm(c, w)}`);
       }
-      if (afUndefined) c.undefinedFlags |= AF;
+      c.flagsOp(ARITH, logic ? AF : 0); // SDM: AND/OR/XOR leave AF undefined
       return true;
     },
   };
@@ -61,7 +66,7 @@ function test(): OpGen {
       } else {
         c.emit(`test ${c.rm(w).text}, ${imm(c, w)}`);
       }
-      c.undefinedFlags |= AF;
+      c.flagsOp(ARITH, AF);
       return true;
     },
   };
@@ -73,6 +78,8 @@ function unary(mn: 'inc' | 'dec' | 'neg' | 'not'): OpGen {
     setsFlags: mn !== 'not',
     gen(c) {
       c.emit(`${mn} ${c.rm(c.rng.pick(c.widths)).text}`);
+      // SDM: INC/DEC leave CF unaffected; NOT affects no flag
+      c.flagsOp(mn === 'not' ? 0 : mn === 'neg' ? ARITH : ARITH & ~CF);
       return true;
     },
   };
@@ -82,43 +89,57 @@ function countMask(w: Width): number {
   return w === 64 ? 0x3f : 0x1f; // SDM Vol.2 SAL/SAR/SHL/SHR: count masked to 5 bits (6 with REX.W)
 }
 
+/** 64-bit mode, 32-bit register destination, masked count 0: see known.ts 'shift-count0-no-zero-extend'. */
+function tagCount0(c: CaseContext, dst: Operand, n: number): void {
+  if (n === 0 && c.bits === 64 && dst.kind === 'reg' && dst.width === 32) c.tags.add('shift-count0-no-zero-extend');
+}
+
+/** Sets CL to `count` for the next instruction: by initial value (single op) or by `mov cl, n` (chain). */
+function countInCl(c: CaseContext, dst: Operand, count: number): number {
+  if (c.chain) {
+    c.emit(`mov cl, ${count}`);
+    return count;
+  }
+  if (dst.kind === 'reg' && dst.idx === 1 && !dst.high) return Number(c.read(dst) & 0xffn);
+  c.setLow8(1, count);
+  return count;
+}
+
 function shift(mn: 'shl' | 'shr' | 'sar' | 'rol' | 'ror' | 'rcl' | 'rcr'): OpGen {
+  const rotate = mn === 'rol' || mn === 'ror' || mn === 'rcl' || mn === 'rcr';
   return {
     group: mn,
     setsFlags: true,
     gen(c) {
+      if ((mn === 'rcl' || mn === 'rcr') && !c.canRead(CF)) return false;
       const w = c.rng.pick(c.widths);
       const form = c.rng.int(3);
       let count: number;
+      if (form === 0) c.reserve(1);
+      const dst = c.rm(w);
       if (form === 0) {
-        c.reserve(1);
-        const dst = c.rm(w);
-        count = c.rng.int(71);
-        if (dst.kind === 'reg' && dst.idx === 1 && !dst.high) count = Number(c.read(dst) & 0xffn);
-        else c.setLow8(1, count);
+        count = countInCl(c, dst, c.rng.int(71));
         c.emit(`${mn} ${dst.text}, cl`);
-      } else if (form === 1) {
-        count = c.rng.int(71);
-        c.emit(`${mn} ${c.rm(w).text}, ${count}`);
       } else {
-        count = 1;
-        c.emit(`${mn} ${c.rm(w).text}, 1`);
+        count = form === 1 ? c.rng.int(71) : 1;
+        c.emit(`${mn} ${dst.text}, ${count}`);
       }
       const n = count & countMask(w);
-      if (n === 0) return true; // flags unaffected: all defined
-      if (mn === 'shl' || mn === 'shr' || mn === 'sar') {
-        c.undefinedFlags |= AF;
-        if (n > 1) c.undefinedFlags |= OF;
-        if (mn !== 'sar' && n >= w) c.undefinedFlags |= CF;
-      } else if (n > 1) {
-        c.undefinedFlags |= OF;
+      tagCount0(c, dst, n);
+      if (n === 0) return true; // flags unaffected
+      if (rotate) {
+        c.flagsOp(CF | OF, n > 1 ? OF : 0); // SDM: rotates write CF and OF only; OF undefined for counts > 1
+      } else {
+        let undef = AF | (n > 1 ? OF : 0);
+        if (mn !== 'sar' && n >= w) undef |= CF; // SDM: CF undefined for SHL/SHR when count >= width
+        c.flagsOp(ARITH, undef);
       }
       return true;
     },
   };
 }
 
-/** Dividend/divisor check so that the case never raises #DE (SDM Vol.2 DIV/IDIV "Exceptions"). */
+/** Dividend/divisor check so that a single-op case never raises #DE (SDM Vol.2 DIV/IDIV "Exceptions"). */
 function divides(c: CaseContext, w: Width, src: Operand, signed: boolean): boolean {
   const lowOp = c.fixedReg(0, w);
   const highOp: RegOp = w === 8 ? c.fixedReg(0, 8, true) : c.fixedReg(2, w);
@@ -138,20 +159,41 @@ function divides(c: CaseContext, w: Width, src: Operand, signed: boolean): boole
   return q >= -(1n << (bw - 1n)) && q < 1n << (bw - 1n);
 }
 
+/**
+ * Chain form of the #DE guard: the divisor is made positive and nonzero and the dividend's high half a zero or
+ * sign extension, by instructions, so the quotient always fits.
+ */
+function chainDivide(c: CaseContext, w: Width, signed: boolean): Operand {
+  const src = c.rng.chance(0.7) ? c.reg(w, [0, 2]) : c.mem(w);
+  if (signed) c.emit(`and ${src.text}, ${w === 8 ? 0x7f : w === 16 ? 0x7fff : 0x7fffffff}`);
+  c.emit(`or ${src.text}, 1`);
+  if (signed) c.emit({ 8: 'cbw', 16: 'cwd', 32: 'cdq', 64: 'cqo' }[w]);
+  else c.emit(w === 8 ? 'mov ah, 0' : `mov ${c.fixedReg(2, w).text}, 0`);
+  return src;
+}
+
 function muldiv(mn: 'mul' | 'imul' | 'div' | 'idiv'): OpGen {
+  const isDiv = mn === 'div' || mn === 'idiv';
   return {
     group: `${mn}1`,
     setsFlags: true,
     gen(c) {
-      const w = c.rng.pick(c.widths);
+      let w = c.rng.pick(c.widths);
       c.reserve(0, 2);
+      if (isDiv && c.chain) {
+        // `mov ah, 0` cannot sit next to a REX register in 64-bit mode
+        if (w === 8 && c.bits === 64 && !c.legacy8) w = 16;
+        c.emit(`${mn} ${chainDivide(c, w, mn === 'idiv').text}`);
+        c.flagsOp(ARITH, ARITH);
+        return true;
+      }
       const src = c.rm(w);
       c.emit(`${mn} ${src.text}`);
-      if (mn === 'div' || mn === 'idiv') {
-        c.undefinedFlags |= ARITH;
+      if (isDiv) {
+        c.flagsOp(ARITH, ARITH); // SDM: all six undefined after DIV/IDIV
         return divides(c, w, src, mn === 'idiv');
       }
-      c.undefinedFlags |= SF | ZF | AF | PF;
+      c.flagsOp(ARITH, SF | ZF | AF | PF); // SDM: only CF/OF defined after MUL/IMUL
       return true;
     },
   };
@@ -166,7 +208,7 @@ function imulN(): OpGen {
       const dst = c.reg(w);
       const src = c.rm(w);
       c.emit(c.rng.chance(0.5) ? `imul ${dst.text}, ${src.text}` : `imul ${dst.text}, ${src.text}, ${imm(c, w)}`);
-      c.undefinedFlags |= SF | ZF | AF | PF;
+      c.flagsOp(ARITH, SF | ZF | AF | PF);
       return true;
     },
   };
@@ -185,7 +227,7 @@ function bitTest(mn: 'bt' | 'bts' | 'btr' | 'btc'): OpGen {
       } else {
         c.emit(`${mn} ${c.rm(w).text}, ${c.rng.int(256)}`);
       }
-      c.undefinedFlags |= OF | SF | AF | PF;
+      c.flagsOp(CF | OF | SF | AF | PF, OF | SF | AF | PF); // SDM: ZF unaffected
       return true;
     },
   };
@@ -199,10 +241,15 @@ function bitScan(mn: 'bsf' | 'bsr'): OpGen {
       const w = c.rng.pick(nonByte(c));
       const dst = c.reg(w);
       const src = c.rm(w);
-      if (c.rng.chance(0.2) && src.kind === 'reg' && src.idx !== dst.idx) c.write(src, 0n);
+      if (c.chain) {
+        // The source value is not known here; a set bit keeps the destination defined.
+        c.emit(`bts ${src.text}, ${c.rng.int(w)}`);
+      } else if (c.rng.chance(0.2) && src.kind === 'reg' && src.idx !== dst.idx) {
+        c.write(src, 0n);
+      }
       c.emit(`${mn} ${dst.text}, ${src.text}`);
-      c.undefinedFlags |= CF | OF | SF | AF | PF;
-      if (c.read(src) === 0n) c.undefinedRegs.add(dst.idx); // SDM: destination undefined when the source is 0
+      c.flagsOp(ARITH, CF | OF | SF | AF | PF);
+      if (!c.chain && c.read(src) === 0n) c.undefinedRegs.add(dst.idx); // SDM: destination undefined when the source is 0
       return true;
     },
   };
@@ -264,9 +311,15 @@ function exchange(mn: 'xadd' | 'cmpxchg'): OpGen {
       const src = c.reg(w);
       const dst = c.rm(w);
       // Equal accumulator and destination half of the time, so both cmpxchg outcomes occur.
-      if (mn === 'cmpxchg' && c.rng.chance(0.5)) c.write(c.fixedReg(0, w), c.read(dst));
+      if (mn === 'cmpxchg' && c.rng.chance(0.5)) {
+        const acc = c.fixedReg(0, w);
+        if (!c.chain) c.write(acc, c.read(dst));
+        else if (!(dst.kind === 'reg' && dst.idx === 0)) c.emit(`mov ${acc.text}, ${dst.text}`);
+      }
+      if (mn === 'xadd' && dst.kind === 'reg' && dst.idx === src.idx && dst.high === src.high) c.tags.add('xadd-same-register');
       const lock = dst.kind === 'mem' && c.rng.chance(0.5) ? 'lock ' : '';
       c.emit(`${lock}${mn} ${dst.text}, ${src.text}`);
+      c.flagsOp(ARITH);
       return true;
     },
   };
@@ -283,20 +336,18 @@ function doubleShift(mn: 'shld' | 'shrd'): OpGen {
       const src = c.reg(w, useCl ? [1] : []);
       const dst = c.rm(w);
       let count = c.rng.int(71);
-      if (useCl) {
-        if (dst.kind === 'reg' && dst.idx === 1) count = Number(c.read(dst) & 0xffn);
-        else c.setLow8(1, count);
-      }
+      if (useCl) count = countInCl(c, dst, count);
       c.emit(`${mn} ${dst.text}, ${src.text}, ${useCl ? 'cl' : count}`);
       const n = count & countMask(w);
+      tagCount0(c, dst, n);
       if (n === 0) return true;
       if (n > w) {
-        c.undefinedFlags |= ARITH; // SDM Vol.2 SHLD/SHRD: count > operand size -> result and flags undefined
+        if (c.chain) return false; // an undefined destination would make everything after it undefined
+        c.flagsOp(ARITH, ARITH); // SDM Vol.2 SHLD/SHRD: count > operand size -> result and flags undefined
         c.markUndefined(dst);
         return true;
       }
-      c.undefinedFlags |= AF;
-      if (n > 1) c.undefinedFlags |= OF;
+      c.flagsOp(ARITH, AF | (n > 1 ? OF : 0));
       return true;
     },
   };
@@ -325,8 +376,7 @@ function lea(): OpGen {
 
 /** The op table: every flag-affecting integer operation the generator covers. */
 export const OPS: readonly OpGen[] = [
-  ...['add', 'adc', 'sub', 'sbb', 'cmp'].map((m) => alu(m, false)),
-  ...['and', 'or', 'xor'].map((m) => alu(m, true)),
+  ...['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor'].map((m) => alu(m)),
   test(),
   unary('inc'), unary('dec'), unary('neg'), unary('not'),
   shift('shl'), shift('shr'), shift('sar'), shift('rol'), shift('ror'), shift('rcl'), shift('rcr'),
@@ -339,9 +389,15 @@ export const OPS: readonly OpGen[] = [
   lea(),
 ];
 
-/** Appends setcc or cmovcc reading the flags just produced; its destination is undefined if it reads an undefined flag. */
+/**
+ * Appends setcc or cmovcc reading the flags just produced. In a single-op case its destination is undefined if
+ * it reads an undefined flag; a chain only picks conditions on defined flags (an undefined register would make
+ * everything after it undefined).
+ */
 export function appendConditional(c: CaseContext): void {
-  const cc = c.rng.int(16);
+  const readable = CC_READS.flatMap((f, cc) => (c.canRead(f) ? [cc] : []));
+  if (c.chain && readable.length === 0) return;
+  const cc = c.chain ? c.rng.pick(readable) : c.rng.int(16);
   let dst: Operand;
   if (c.rng.chance(0.5)) {
     dst = c.reg(8);
@@ -351,5 +407,5 @@ export function appendConditional(c: CaseContext): void {
     dst = c.reg(w);
     c.emit(`cmov${CC_NAMES[cc]} ${dst.text}, ${c.reg(w).text}`);
   }
-  if ((CC_READS[cc]! & c.undefinedFlags) !== 0) c.markUndefined(dst);
+  if (!c.canRead(CC_READS[cc]!)) c.markUndefined(dst);
 }
