@@ -101,6 +101,8 @@ function entryArb(bits: Bits): fc.Arbitrary<Entry> {
 }
 
 const stats = { tried: 0, accepted: 0 };
+/** PVKIT_FUZZ_RUNS raises the run count for a longer local search. */
+const RUNS = Number(process.env.PVKIT_FUZZ_RUNS ?? 120);
 
 function assemble(bits: Bits, entries: Entry[]): Asm {
   const a = new Asm({ bits, origin: 0x100000n });
@@ -150,11 +152,11 @@ describe.skipIf(!hasNasm)('random programs: toNasm() through nasm -f bin gives o
           const src = a.toNasm().replace(/^(\s+j\w+|\s+call) (short|near) /gm, '$1 ');
           expect(Buffer.from(nasm(src)).toString('hex')).toBe(Buffer.from(ours).toString('hex'));
         }),
-        { numRuns: Number(process.env.PVKIT_FUZZ_RUNS ?? 120) },
+        { numRuns: RUNS },
       );
       // The generator must exercise the encoder, not mostly produce rejected combinations.
       expect(stats.accepted / stats.tried).toBeGreaterThan(0.4);
-    });
+    }, Math.max(60_000, RUNS * 300));
   }
 });
 
