@@ -2,3 +2,4 @@
 export * from './image.js';
 export * from './x86/index.js';
 export * from './emit/index.js';
+export * from './stubs/index.js';
