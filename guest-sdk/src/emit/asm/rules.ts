@@ -4,7 +4,7 @@
 import { Code, Encoder, OpKind, Register, type Instruction } from 'iced-x86';
 
 export type Verdict =
-  | { readonly ok: true; readonly gasPrefix?: string; readonly nasmFallback?: string }
+  | { readonly ok: true; readonly gasPrefix?: string; readonly nasmFallback?: string; readonly gasFallback?: string }
   | { readonly ok: false; readonly reason: string };
 
 const ALU = /^(Add|Or|Adc|Sbb|And|Sub|Xor|Cmp|Mov)_r(8|16|32|64)_rm(8|16|32|64)$/;
@@ -23,6 +23,25 @@ function immValue(ins: Instruction): bigint | undefined {
     }
   }
   return undefined;
+}
+
+// SDM 2.1.1 legacy prefixes: groups 1-4
+const LEGACY = new Set([0xf0, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0x66, 0x67]);
+const SEGMENT = new Set([0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65]);
+
+function legacyPrefixes(b: Uint8Array): number[] {
+  const out: number[] = [];
+  for (const x of b) { if (!LEGACY.has(x)) break; out.push(x); }
+  return out;
+}
+
+/** Same bytes except, possibly, the order of the legacy prefixes. */
+function samePrefixSets(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  const pa = legacyPrefixes(a);
+  const pb = legacyPrefixes(b);
+  if (pa.length !== pb.length || [...pa].sort().join() !== [...pb].sort().join()) return false;
+  return a.subarray(pa.length).every((x, k) => x === b[pb.length + k]);
 }
 
 function hasMemory(ins: Instruction): boolean {
@@ -51,7 +70,7 @@ export function judge(ins: Instruction, bytes: Uint8Array, bits: 64 | 32, hasFie
   try {
     const n = enc.encode(ins, ins.ip);
     const again = enc.takeBuffer();
-    if (n !== bytes.length || again.some((b, k) => b !== bytes[k])) return { ok: false, reason: 'non-canonical encoding (prefixes, REX or ModRM/SIB form)' };
+    if (n !== bytes.length || !samePrefixSets(again, bytes)) return { ok: false, reason: 'non-canonical encoding (prefixes, REX or ModRM/SIB form)' };
   } catch {
     return { ok: false, reason: 'iced cannot re-encode it' };
   } finally {
@@ -60,9 +79,12 @@ export function judge(ins: Instruction, bytes: Uint8Array, bits: 64 | 32, hasFie
   // 2. aliases that share text with a preferred opcode: 82 /r (32-bit), F6/F7 /1 test, 66 90, 16-bit addressing
   if (/_82$|_F6r1$|_F7r1$/.test(name)) return { ok: false, reason: 'alias opcode' };
   if (/^Mov[sz]x_r(16|32|64)_rm(16|32|64)$/.test(name) && /_r(\d+)_rm\1$/.test(name)) return { ok: false, reason: 'movzx/movsx to the same size: assemblers refuse the text' };
+  if (/^Movsxd_r(16|32)_rm(16|32)$/.test(name)) return { ok: false, reason: 'movsxd without REX.W: assemblers refuse the text' };
+  if (/^(Retnw|Leavew)/.test(name)) return { ok: false, reason: '16-bit operand size is not visible in the text' };
   if (name === 'Bswap_r16') return { ok: false, reason: 'bswap of a 16-bit register is undefined; assemblers refuse it' };
   if (name === 'Nopw' || name === 'Nopq') return { ok: false, reason: 'prefixed one-byte nop' };
-  if (ins.memoryBase >= Register.BX && ins.memoryBase <= Register.DI) return { ok: false, reason: '16-bit addressing' };
+  if ((ins.memoryBase >= Register.BX && ins.memoryBase <= Register.DI) || (hasMemory(ins) && ins.memoryDisplSize === 2)) return { ok: false, reason: '16-bit addressing' };
+  if (/^Sal_/.test(name)) return { ok: false, reason: 'SAL /6 is an alias of SHL /4; assemblers write /4' };
   if (hasMemory(ins) && ins.memoryIndex === Register.None && ins.memoryIndexScale !== 1) return { ok: false, reason: 'SIB byte with a scale but no index' };
   // 3. moffs forms: assemblers pick A0-A3 in 32-bit code and the ModRM/SIB form in 64-bit code
   if (/_moffs/.test(name) && bits === 64) return { ok: false, reason: '64-bit moffs form' };
@@ -95,7 +117,20 @@ export function judge(ins: Instruction, bytes: Uint8Array, bits: 64 | 32, hasFie
   if (/^Xchg_rm(16|32|64)_r(16|32|64)$/.test(name) && ins.op0Kind === OpKind.Register && (ACC.has(ins.op0Register) || ACC.has(ins.op1Register))) {
     return { ok: false, reason: 'xchg with the accumulator: assemblers use 90+r' };
   }
-  // 6. register-register with the "load" direction opcode: nasm cannot ask for it, gas can with {load}
-  if (ALU.test(name) && ins.op1Kind === OpKind.Register) return { ok: true, gasPrefix: '{load}', nasmFallback: 'register-register in the load direction (nasm has no {load})' };
-  return { ok: true };
+  // 6. several legacy prefixes: each assembler writes them in its own fixed order
+  const pre = legacyPrefixes(bytes);
+  let nasmFallback: string | undefined;
+  let gasFallback: string | undefined;
+  if (pre.length >= 2) {
+    if (pre.some((b) => SEGMENT.has(b))) return { ok: false, reason: 'several prefixes including a segment override' };
+    const order = (rank: (b: number) => number) => pre.every((b, k) => k === 0 || rank(pre[k - 1]!) < rank(b));
+    // observed: nasm 2.16 writes lock/rep, then 66, then 67; GNU as 2.40 writes 67, then 66, then lock/rep
+    if (!order((b) => (b === 0x66 ? 1 : b === 0x67 ? 2 : 0))) nasmFallback = 'prefix order nasm does not write';
+    if (!order((b) => (b === 0x67 ? 0 : b === 0x66 ? 1 : 2))) gasFallback = 'prefix order GNU as does not write';
+  }
+  // 7. register-register with the "load" direction opcode: nasm cannot ask for it, gas can with {load}
+  if (ALU.test(name) && ins.op1Kind === OpKind.Register) {
+    return { ok: true, gasPrefix: '{load}', nasmFallback: nasmFallback ?? 'register-register in the load direction (nasm has no {load})', ...(gasFallback ? { gasFallback } : {}) };
+  }
+  return { ok: true, ...(nasmFallback ? { nasmFallback } : {}), ...(gasFallback ? { gasFallback } : {}) };
 }

@@ -87,7 +87,10 @@ function targetExpr(c: Ctx, sec: SectionName, here: number, target: bigint, text
     const rel = Number(abs - BigInt(p.base));
     if (abs < BigInt(p.base) || rel > p.section.bytes.length) continue;
     const have = labelAt(c, p.section.name, rel);
-    if (have) return have;
+    // GNU as keeps a relocation for a reference to a global symbol (it could be preempted) where our bytes
+    // are resolved; a local label at the same place makes as resolve it too.
+    const isGlobal = have !== undefined && c.img.symbols.some((s) => s.global && s.name === have);
+    if (have && !(c.syn === 'gas' && isGlobal)) return have;
     if (p.section.name !== '.text' || textStarts.has(rel)) {
       const l = genLabel(c.syn, p.section.name, rel);
       addLabel(c, p.section.name, rel, l);
@@ -144,6 +147,7 @@ function formatInsn(c: Ctx, sec: SectionName, i: Insn, ins: Instruction, bytes: 
   const v = judge(ins, bytes, img.bits, rels.length > 0, plain !== withAll);
   if (!v.ok) { why.reason = v.reason; return undefined; }
   if (syn === 'nasm' && v.nasmFallback) { why.reason = v.nasmFallback; return undefined; }
+  if (syn === 'gas' && v.gasFallback) { why.reason = v.gasFallback; return undefined; }
   const name = /^(\w+?)_/.exec(`${i.code}_`)![1]!;
   const nextIp = BigInt(i.offset + i.length);
   // Direct branches: the target as a label (or the relocation), the size forced to ours.
