@@ -50,6 +50,13 @@ export function wakeVcpu(v: VcpuApi): boolean {
   return was;
 }
 
+/** Block the calling vCPU as HLT does (halted + an Hlt exit after the current instruction). */
+export function haltVcpu(v: VcpuApi): void {
+  if (!(v instanceof Vcpu)) throw new TypeError('haltVcpu: needs the engine Vcpu');
+  v.halted = true;
+  v.raiseExit({ kind: 'Hlt', vcpu: v.id, rip: BigInt(v.curIp) });
+}
+
 /** Write guest RAM; false (nothing written) when any byte is not RAM. */
 export function tryWrite(mem: GuestMemory, gpa: bigint, bytes: Uint8Array): boolean {
   try {

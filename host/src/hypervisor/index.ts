@@ -2,3 +2,4 @@
 export * from './common.js';
 export * from './kvm-clock.js';
 export * from './kvm.js';
+export * from './xen.js';

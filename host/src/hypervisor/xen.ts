@@ -1,0 +1,214 @@
+// The Xen HVM personality: leaves base+0..base+limit (base 0x40000100 and MSR base 0x40000200 with the Viridian
+// layout), the hypercall-page MSR, and a handful of hypercalls (ABI-FACTS §3; xen/arch/x86/hvm/hypercall.c,
+// msr.c, cpuid.c). Pointers in arguments are guest-virtual; this engine maps them 1:1 to guest-physical.
+import {
+  CONSOLEIO, HVMOP, SCHEDOP, XENVER, XEN_CONVENTION_X64, XEN_CONVENTION_X86, XEN_CPUID, XEN_CPUID_MAX_NUM_LEAVES,
+  XEN_HC, XEN_HVM_CPUID, XEN_HYPERCALLS, XEN_HYPERCALL_MSR_READ_VALUE, decodeXenHypercallMsr, signatureToRegs,
+  xenErrorResult, xenHypercallPage, xenLayout, xenResult, xenSignatureEax, type Gpr, type XenErrnoName,
+} from '@pvkit/shared-abi';
+import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
+import type { HypercallInsn } from '../exits.js';
+import { Personality, callerBits, haltVcpu, tryRead, tryWrite } from './common.js';
+
+/** Debug Xen's clobber values (xen/arch/x86/include/asm/hypercall.h clobber_regs). */
+export const XEN_CLOBBER_64 = 0xdeadbeefdeadf00dn;
+export const XEN_CLOBBER_32 = 0xdeadf00dn;
+
+/**
+ * struct xen_hvm_param (xen/hvm/hvm_op.h): domid_t domid @0 (u16), uint32_t index @4, uint64_t value @8; 16 bytes.
+ * DOMID_SELF = 0x7FF0 (xen/xen.h). HVM_NR_PARAMS 39 (xen/hvm/params.h, 4.17; UNVERIFIED for other versions).
+ */
+const HVM_PARAM_SIZE = 16;
+export const XEN_DOMID_SELF = 0x7ff0;
+export const XEN_HVM_NR_PARAMS = 39;
+
+export interface XenOptions {
+  /** Viridian layout: CPUID base 0x40000100, hypercall MSR 0x40000200 (Hyper-V leaves/MSRs below). */
+  viridian?: boolean;
+  /** Explicit CPUID base (overrides the layout's). */
+  base?: number;
+  /** Leaf limit 2..5 (toolstack), default 5. */
+  leafLimit?: number;
+  version?: { major: number; minor: number };
+  domid?: number;
+  /** Guest TSC kHz reported in leaf base+3 (the TSC counts retired instructions). */
+  tscKhz?: number;
+  /** Write 0xdeadbeefdeadf00d into the argument registers a call used, as a debug Xen does. Default off. */
+  debugClobber?: boolean;
+  /** ud2 in slot 23 (Xen) rather than a normal stub (KVM's Xen emulation). Default true. */
+  iretUd2?: boolean;
+}
+
+export class XenPersonality extends Personality {
+  readonly name = 'xen';
+  readonly base: number;
+  readonly msrBase: number;
+  readonly leafLimit: number;
+  readonly version: { major: number; minor: number };
+  readonly domid: number;
+  readonly tscKhz: number;
+  debugClobber: boolean;
+  readonly iretUd2: boolean;
+  /** Bytes written with CONSOLEIO_write, for the host to read. */
+  readonly console: number[] = [];
+  private consoleIn: number[] = [];
+  /** HVM params set by the guest or the host (HVMOP_get/set_param). */
+  readonly params = new Map<number, bigint>();
+  /** GPAs of hypercall pages the guest asked for (rewritten by onVendorChange). */
+  readonly hypercallPages: bigint[] = [];
+  /** sched_op calls seen (yield/block), for the host's scheduler to look at. */
+  readonly schedOps: { vcpu: number; cmd: number }[] = [];
+
+  constructor(opts: XenOptions = {}) {
+    super();
+    const lay = xenLayout(opts.viridian ?? false);
+    this.base = opts.base ?? lay.cpuidBase;
+    this.msrBase = lay.msrBase;
+    this.leafLimit = opts.leafLimit ?? XEN_CPUID_MAX_NUM_LEAVES;
+    xenSignatureEax(this.base, this.leafLimit); // validates the limit (AbiError)
+    this.version = opts.version ?? { major: 4, minor: 17 };
+    this.domid = opts.domid ?? 1;
+    this.tscKhz = opts.tscKhz ?? 1_000_000;
+    this.debugClobber = opts.debugClobber ?? false;
+    this.iretUd2 = opts.iretUd2 ?? true;
+  }
+
+  cpuidRange(): readonly [number, number] {
+    return [this.base, this.base + XEN_CPUID_MAX_NUM_LEAVES];
+  }
+
+  cpuidLeaf(v: VcpuApi, leaf: number, subleaf: number): CpuidResult {
+    const off = leaf - this.base;
+    const z = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+    if (off > this.leafLimit) return z; // leaves above the limit read as zero (cpuid.c)
+    switch (off) {
+      case 0: {
+        const s = signatureToRegs(XEN_CPUID.signature);
+        return { eax: xenSignatureEax(this.base, this.leafLimit), ebx: s.ebx, ecx: s.ecx, edx: s.edx };
+      }
+      case 1: return { ...z, eax: ((this.version.major << 16) | this.version.minor) >>> 0 };
+      case 2: return { eax: 1, ebx: this.msrBase, ecx: 0, edx: 0 }; // 1 hypercall page; ECX PRESERVE_AD is PV only
+      case 3: return subleaf === 0 ? { eax: 0, ebx: 0, ecx: this.tscKhz, edx: 0 } : subleaf === 2 ? { ...z, eax: this.tscKhz } : z;
+      case 4:
+        return subleaf === 0
+          ? { eax: (1 << XEN_HVM_CPUID.VCPU_ID_PRESENT) | (1 << XEN_HVM_CPUID.DOMID_PRESENT), ebx: v.id, ecx: this.domid, edx: 0 }
+          : z;
+      default: return z; // base+5 is PV only
+    }
+  }
+
+  readMsr(_v: VcpuApi, index: number): bigint | 'gp' | undefined {
+    return index === this.msrBase ? XEN_HYPERCALL_MSR_READ_VALUE : undefined;
+  }
+
+  writeMsr(v: VcpuApi, index: number, value: bigint): 'ok' | 'gp' | undefined {
+    if (index !== this.msrBase) return undefined;
+    const w = decodeXenHypercallMsr(value);
+    if (!w.ok) return 'gp'; // page index > 0
+    if (!tryWrite(this.memory, w.gpa, xenHypercallPage(v.vendor === 'intel' ? 'vmcall' : 'vmmcall', { iretUd2: this.iretUd2 }))) return 'gp';
+    if (!this.hypercallPages.includes(w.gpa)) this.hypercallPages.push(w.gpa);
+    return 'ok';
+  }
+
+  /** After migration to the other vendor: rewrite every hypercall page with that vendor's instruction. */
+  onVendorChange(vendor: Vendor = this.vm?.vcpus[0]?.vendor ?? 'intel'): number {
+    for (const gpa of this.hypercallPages) tryWrite(this.memory, gpa, xenHypercallPage(vendor === 'intel' ? 'vmcall' : 'vmmcall', { iretUd2: this.iretUd2 }));
+    return this.hypercallPages.length;
+  }
+
+  pushConsoleInput(bytes: Uint8Array | readonly number[]): void {
+    for (const b of bytes) this.consoleIn.push(b & 0xff);
+  }
+
+  consoleText(): string {
+    return new TextDecoder().decode(Uint8Array.from(this.console));
+  }
+
+  call(v: VcpuApi, _insn: HypercallInsn): 'handled' {
+    const bits = callerBits(v);
+    const conv = bits === 64 ? XEN_CONVENTION_X64 : XEN_CONVENTION_X86;
+    const m = bits === 64 ? (1n << 64n) - 1n : 0xffffffffn;
+    const regName = (r: unknown): Gpr => r as Gpr;
+    const argv = conv.args.map((r) => v.getReg(reg64(regName(r))) & m);
+    const nr = v.getReg('rax') & m;
+    const ret = this.dispatch(v, nr, argv, bits);
+    v.setReg('rax', typeof ret === 'string' ? xenErrorResult(ret, bits) : xenResult(ret, bits));
+    // Debug Xen clobbers the argument registers it used unless the result is -ENOSYS (hypercall.h clobber_regs).
+    if (this.debugClobber && ret !== 'ENOSYS') {
+      const def = XEN_HYPERCALLS.find((h) => BigInt(h.nr) === nr);
+      for (const r of conv.args.slice(0, def?.args.length ?? 0)) v.setReg(reg64(regName(r)), bits === 64 ? XEN_CLOBBER_64 : XEN_CLOBBER_32);
+    }
+    return 'handled';
+  }
+
+  private dispatch(v: VcpuApi, nr: bigint, a: bigint[], bits: 64 | 32): bigint | XenErrnoName {
+    if (v.cpl !== 0) return 'EPERM'; // hvm_hypercall: CPL != 0 -> -EPERM
+    const def = XEN_HYPERCALLS.find((h) => BigInt(h.nr) === nr);
+    if (def === undefined || (def.bits !== undefined && !def.bits.includes(bits))) return 'ENOSYS';
+    const [a0 = 0n, a1 = 0n, a2 = 0n] = a;
+    switch (def.nr) {
+      case XEN_HC.xen_version:
+        return a0 === BigInt(XENVER.version) ? BigInt((this.version.major << 16) | this.version.minor) : 'ENOSYS';
+      case XEN_HC.console_io:
+        return this.consoleIo(a0, a1, a2);
+      case XEN_HC.sched_op:
+        if (a0 === BigInt(SCHEDOP.yield)) {
+          this.schedOps.push({ vcpu: v.id, cmd: SCHEDOP.yield });
+          return 0n;
+        }
+        if (a0 === BigInt(SCHEDOP.block)) {
+          this.schedOps.push({ vcpu: v.id, cmd: SCHEDOP.block });
+          haltVcpu(v); // blocks until an event (here: until the host wakes it)
+          return 0n;
+        }
+        return 'ENOSYS';
+      case XEN_HC.hvm_op:
+        return this.hvmParam(a0, a1);
+      default:
+        return 'ENOSYS';
+    }
+  }
+
+  /** do_console_io: write appends `count` bytes from `buf` (returns 0); read copies up to `count` (returns bytes). */
+  private consoleIo(cmd: bigint, count: bigint, buf: bigint): bigint | XenErrnoName {
+    if (count > 0x100000n) return 'EINVAL';
+    const n = Number(count);
+    if (cmd === BigInt(CONSOLEIO.write)) {
+      const bytes = tryRead(this.memory, buf, n);
+      if (bytes === undefined) return 'EFAULT';
+      this.console.push(...bytes);
+      return 0n;
+    }
+    if (cmd === BigInt(CONSOLEIO.read)) {
+      const take = this.consoleIn.slice(0, n);
+      if (!tryWrite(this.memory, buf, Uint8Array.from(take))) return 'EFAULT';
+      this.consoleIn = this.consoleIn.slice(take.length);
+      return BigInt(take.length);
+    }
+    return 'ENOSYS';
+  }
+
+  /** HVMOP_set_param / HVMOP_get_param on struct xen_hvm_param at `arg`. */
+  private hvmParam(op: bigint, arg: bigint): bigint | XenErrnoName {
+    if (op !== BigInt(HVMOP.set_param) && op !== BigInt(HVMOP.get_param)) return 'ENOSYS';
+    const raw = tryRead(this.memory, arg, HVM_PARAM_SIZE);
+    if (raw === undefined) return 'EFAULT';
+    const dv = new DataView(raw.buffer);
+    const domid = dv.getUint16(0, true);
+    const index = dv.getUint32(4, true);
+    if (domid !== XEN_DOMID_SELF && domid !== this.domid) return 'ESRCH';
+    if (index >= XEN_HVM_NR_PARAMS) return 'EINVAL';
+    if (op === BigInt(HVMOP.set_param)) {
+      this.params.set(index, dv.getBigUint64(8, true));
+      return 0n;
+    }
+    dv.setBigUint64(8, this.params.get(index) ?? 0n, true);
+    return tryWrite(this.memory, arg, raw) ? 0n : 'EFAULT';
+  }
+}
+
+/** 32-bit register names map onto the 64-bit registers VcpuApi knows. */
+function reg64(r: Gpr): 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10' {
+  const m: Record<string, 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi'> = { eax: 'rax', ebx: 'rbx', ecx: 'rcx', edx: 'rdx', esi: 'rsi', edi: 'rdi' };
+  return (m[r] ?? r) as 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10';
+}
