@@ -83,7 +83,8 @@ export class CaseContext {
     if (chain) {
       // Bases are fixed before the first op, so no op can have changed them (reg() never picks a pinned one).
       const limit = bits === 64 && !this.legacy8 ? 16 : 8;
-      const candidates = Array.from({ length: limit - 3 }, (_, i) => i + 3);
+      // not rsi/rdi either: string ops in a chain load them with `lea`
+      const candidates = Array.from({ length: limit - 3 }, (_, i) => i + 3).filter((i) => i !== 6 && i !== 7);
       for (let k = 0; k < (bits === 64 ? 2 : 1); k++) {
         const base = rng.pick(candidates.filter((i) => !this.pinned.has(i)));
         this.pinned.add(base);
@@ -154,8 +155,8 @@ export class CaseContext {
     return this.rng.chance(memChance) ? this.mem(width) : this.reg(width);
   }
 
-  emit(line: string): void {
-    this.lines.push(line);
+  emit(...lines: string[]): void {
+    this.lines.push(...lines);
   }
 
   /** Initial value of an operand. */

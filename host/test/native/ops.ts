@@ -2,8 +2,8 @@
 // operands and initial values, and records which results the SDM leaves undefined for these exact inputs.
 // In a chain (several ops in a row) constraints are set by instructions (`mov cl, n`, `or r, 1`, ...) because
 // the registers no longer hold their initial values; such helper instructions are part of the op.
-import { AF, CF, OF, PF, SF, ZF } from './layout.js';
-import { type CaseContext, type Operand, type RegOp, type Width, toSigned, widthMask } from './context.js';
+import { AF, CF, OF, PF, SCRATCH_BASE, SF, ZF } from './layout.js';
+import { type CaseContext, type Operand, type RegOp, type Width, regName, toSigned, widthMask } from './context.js';
 import { CC_NAMES, CC_READS } from './undefined.js';
 
 export interface OpGen {
@@ -374,6 +374,51 @@ function lea(): OpGen {
   };
 }
 
+/**
+ * String instructions (SDM Vol.2 MOVS/STOS/LODS/CMPS/SCAS and REP/REPE/REPNE) with DF 0 or 1, counts 0..15 and
+ * rsi/rdi in the middle of the scratch buffer, so that up to 15 8-byte elements in either direction stay inside it.
+ */
+function stringOp(): OpGen {
+  return {
+    group: 'string',
+    setsFlags: true,
+    gen(c) {
+      const kind = c.rng.pick(['movs', 'stos', 'lods', 'cmps', 'scas'] as const);
+      const w = c.rng.pick(c.widths);
+      const suffix = { 8: 'b', 16: 'w', 32: 'd', 64: 'q' }[w];
+      const compares = kind === 'cmps' || kind === 'scas';
+      const prefix = c.rng.pick(compares ? ['', 'repe ', 'repne '] : ['', 'rep ']);
+      const count = c.rng.int(16);
+      const down = c.rng.chance(0.5);
+      const si = 120 + c.rng.int(17);
+      const di = 120 + c.rng.int(17);
+      c.reserve(0, 1, 6, 7);
+      c.emit(down ? 'std' : 'cld');
+      if (c.chain) {
+        const base = c.mem(8).base; // a pinned register holding SCRATCH_BASE
+        const b = regName(base, c.bits === 64 ? 64 : 32);
+        c.emit(`lea ${c.bits === 64 ? 'rsi' : 'esi'}, [${b}+${si}]`, `lea ${c.bits === 64 ? 'rdi' : 'edi'}, [${b}+${di}]`, `mov ecx, ${count}`);
+      } else {
+        c.regs[6] = SCRATCH_BASE + BigInt(si);
+        c.regs[7] = SCRATCH_BASE + BigInt(di);
+        c.regs[1] = BigInt(count);
+        if (compares && c.rng.chance(0.5)) {
+          // equal data half of the time, so repe runs on and repne stops at once
+          const bytes = (w / 8) * 16;
+          const d0 = down ? di - bytes + w / 8 : di;
+          const s0 = down ? si - bytes + w / 8 : si;
+          for (let i = 0; i < bytes; i++) {
+            c.scratch[d0 + i] = kind === 'cmps' ? c.scratch[s0 + i]! : Number((c.regs[0]! >> BigInt(8 * (i % (w / 8)))) & 0xffn);
+          }
+        }
+      }
+      c.emit(`${prefix}${kind}${suffix}`);
+      if (compares && (prefix === '' || count > 0)) c.flagsOp(ARITH);
+      return true;
+    },
+  };
+}
+
 /** The op table: every flag-affecting integer operation the generator covers. */
 export const OPS: readonly OpGen[] = [
   ...['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor'].map((m) => alu(m)),
@@ -387,6 +432,7 @@ export const OPS: readonly OpGen[] = [
   exchange('xadd'), exchange('cmpxchg'),
   doubleShift('shld'), doubleShift('shrd'),
   lea(),
+  stringOp(),
 ];
 
 /**
