@@ -99,6 +99,7 @@ function setRegBig(c: Vcpu, n: number, size: number, v: bigint): void {
  * OF is defined for count 1; for larger counts this uses the same formula on the final step, AF = 0.
  */
 export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) => number, isMem: boolean): Exec {
+  if (kind >= 4) return shiftFast(kind, size, dst, count, isMem);
   const bits = size * 8;
   const B = BigInt(bits);
   const mask = (1n << B) - 1n;
@@ -144,13 +145,14 @@ export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) =
       case 3: { // RCR
         const k = BigInt(n % (bits + 1));
         if (k === 0n) return keep();
-        of = msb(v) ^ (c.fl & CF);
         const wide = (BigInt(c.fl & CF) << B) | v;
         const W = B + 1n;
         const wm = (1n << W) - 1n;
         const rw = ((wide >> k) | (wide << (W - k))) & wm;
         r = rw & mask;
         cf = Number(rw >> B);
+        // MSB(r) ^ next bit: the SDM's count-1 rule (MSB(src) ^ old CF), extended as AMD does for larger counts.
+        of = msb(r) ^ Number((r >> (B - 2n)) & 1n);
         break;
       }
       case 4: case 6: // SHL/SAL
@@ -176,6 +178,71 @@ export function shiftOp(kind: number, size: number, dst: Opr, count: (c: Vcpu) =
     writeBig(c, dst, size, r);
     if (szp < 0) c.setFlags((cf ? CF : 0) | (of ? OF : 0), CF | OF);
     else c.setFlags(szp | (cf ? CF : 0) | (of ? OF : 0));
+  };
+}
+
+/**
+ * SHL/SHR/SAL/SAR on numbers (64-bit as lo/hi halves). CF = last bit out; OF: SHL MSB^CF, SHR MSB of the
+ * source at count 1 else 0, SAR 0; AF = 1 (undefined in the SDM; what AMD EPYC produces).
+ */
+function shiftFast(kind: number, size: number, dst: Opr, count: (c: Vcpu) => number, isMem: boolean): Exec {
+  const bits = size * 8;
+  const cmask = size === 8 ? 63 : 31;
+  const mask = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+  const right = kind === 5, arith = kind === 7;
+  return (c) => {
+    const n = count(c) & cmask;
+    const v = dst.rd(c);
+    const vh = c.vh;
+    if (n === 0) {
+      if (!isMem) dst.wr(c, v, vh);
+      return;
+    }
+    let r: number, rh = 0, cf: number, of: number, f: number;
+    if (size === 8) {
+      if (!right && !arith) {
+        if (n < 32) { rh = ((vh << n) | (v >>> (32 - n))) >>> 0; r = (v << n) >>> 0; cf = (vh >>> (32 - n)) & 1; }
+        else if (n === 32) { rh = v; r = 0; cf = vh & 1; }
+        else { rh = (v << (n - 32)) >>> 0; r = 0; cf = (v >>> (64 - n)) & 1; }
+        of = (rh >>> 31) ^ cf;
+      } else {
+        const sh = arith ? vh | 0 : vh;
+        if (n < 32) {
+          r = ((v >>> n) | (vh << (32 - n))) >>> 0;
+          rh = arith ? (sh >> n) >>> 0 : vh >>> n;
+          cf = (v >>> (n - 1)) & 1;
+        } else if (n === 32) {
+          r = vh;
+          rh = arith ? (sh >> 31) >>> 0 : 0;
+          cf = v >>> 31;
+        } else {
+          r = arith ? (sh >> (n - 32)) >>> 0 : vh >>> (n - 32);
+          rh = arith ? (sh >> 31) >>> 0 : 0;
+          cf = arith ? (sh >> (n - 33)) & 1 : (vh >>> (n - 33)) & 1;
+        }
+        of = arith ? 0 : n === 1 ? vh >>> 31 : 0;
+      }
+      f = ((r | rh) === 0 ? ZF : 0) | (rh >>> 31 !== 0 ? SF : 0) | PARITY[r & 0xff]!;
+    } else {
+      if (!right && !arith) {
+        r = bits === 32 ? (v << n) >>> 0 : (v << n) & mask;
+        cf = n <= bits ? (v >>> (bits - n)) & 1 : 0;
+        of = ((r >>> (bits - 1)) & 1) ^ cf;
+      } else if (right) {
+        r = v >>> n;
+        cf = (v >>> (n - 1)) & 1;
+        of = n === 1 ? (v >>> (bits - 1)) & 1 : 0;
+      } else {
+        const sv = bits === 32 ? v | 0 : bits === 16 ? (v << 16) >> 16 : (v << 24) >> 24;
+        r = bits === 32 ? (sv >> n) >>> 0 : (sv >> n) & mask;
+        cf = (sv >> (n - 1)) & 1;
+        of = 0;
+      }
+      f = (r === 0 ? ZF : 0) | ((r >>> (bits - 1)) & 1 ? SF : 0) | PARITY[r & 0xff]!;
+    }
+    dst.wr(c, r, rh);
+    // AF is undefined for shifts; AMD (this machine, checked with the native harness) sets it.
+    c.setFlags(f | AF | (cf ? CF : 0) | (of ? OF : 0));
   };
 }
 
@@ -205,15 +272,17 @@ export function shldShrd(size: number, dst: Opr, src: Opr, count: (c: Vcpu) => n
       r = (wide >> N) & mask;
       cf = Number((wide >> (N - 1n)) & 1n);
     }
-    const of = Number(((v ^ r) >> (B - 1n)) & 1n);
+    // OF: count 1 = sign change (SDM); larger counts as AMD: SHLD MSB(r)^CF, SHRD MSB(r)^next bit. AF = 1 (AMD).
+    const top = Number((r >> (B - 1n)) & 1n);
+    const of = right ? top ^ Number((r >> (B - 2n)) & 1n) : top ^ cf;
     writeBig(c, dst, size, r);
-    c.setFlags(szpBig(r, bits) | (cf ? CF : 0) | (of ? OF : 0));
+    c.setFlags(szpBig(r, bits) | AF | (cf ? CF : 0) | (of ? OF : 0));
   };
 }
 
 /**
- * Group 3 multiply/divide on rAX/rDX (F6/F7 /4../7). MUL/IMUL: CF = OF = upper half significant; SF ZF PF
- * from the low half, AF = 0 (undefined in the SDM). DIV/IDIV: #DE on zero divisor or quotient overflow.
+ * Group 3 multiply/divide on rAX/rDX (F6/F7 /4../7). MUL/IMUL: CF = OF = upper half significant.
+ * DIV/IDIV: #DE on zero divisor or quotient overflow.
  */
 export function mulDiv(kind: number, size: number, src: Opr): Exec {
   const bits = size * 8;
@@ -234,7 +303,8 @@ export function mulDiv(kind: number, size: number, src: Opr): Exec {
           setRegBig(c, 0, size, lo);
           setRegBig(c, 2, size, hi);
         }
-        c.setFlags(szpBig(lo, bits) | (big ? CF | OF : 0));
+        // SF ZF AF PF are undefined; AMD leaves them unchanged (native harness), so only CF/OF are written.
+        c.setFlags(big ? CF | OF : 0, CF | OF);
         return;
       }
       default: {
@@ -258,6 +328,8 @@ export function mulDiv(kind: number, size: number, src: Opr): Exec {
           setRegBig(c, 0, size, q);
           setRegBig(c, 2, size, r);
         }
+        // All six flags are undefined; AMD sets AF, clears SF ZF PF and keeps CF OF (native harness).
+        c.setFlags(AF, AF | SF | ZF | PF);
       }
     }
   };
@@ -272,7 +344,7 @@ export function imul2(size: number, dstReg: number, a: Opr, b: Opr): Exec {
     const p = BigInt.asIntN(bits, x) * BigInt.asIntN(bits, y);
     const lo = BigInt.asUintN(bits, p);
     setRegBig(c, dstReg, size, lo);
-    c.setFlags(szpBig(lo, bits) | (BigInt.asIntN(bits, lo) !== p ? CF | OF : 0));
+    c.setFlags(BigInt.asIntN(bits, lo) !== p ? CF | OF : 0, CF | OF); // SF ZF AF PF kept, as on AMD
   };
 }
 
