@@ -44,7 +44,6 @@ const cases: [string, () => unknown, RegExp][] = [
   ['rep on a non-string instruction', () => a64().rep.add(eax, ebx), /^rep add eax, ebx: rep applies only to string instructions/],
   ['repne on movs', () => a64().repne.movsb(), /^repne movsb: repne applies only to string instructions cmps\/scas/],
   ['two prefixes', () => a64().lock.rep, /two prefixes in a row/],
-  ['RIP-relative in 32-bit mode', () => a32().lea(eax, mem.rip('x')), /RIP-relative addressing exists only in 64-bit mode/],
   ['absolute label in 64-bit mode', () => a64().mov(eax, mem('x')), /use mem\.rip\(label\) instead/],
   ['label as sign-extended imm32 in 64-bit mode', () => a64().push(addr('x')), /^push x: a label address as a sign-extended imm32 would need R_X86_64_32S/],
   ['push of a 32-bit register in 64-bit mode', () => a64().push(eax), /^push eax: operand sizes do not fit/],

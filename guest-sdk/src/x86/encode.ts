@@ -205,7 +205,6 @@ function encodeModRM(where: string, regField: number, rm: Reg | Mem, bits: Bits)
   const m = rm;
   const r3 = (regField & 7) << 3;
   if (m.rip) {
-    if (bits !== 64) throw new AsmError(where, 'RIP-relative addressing exists only in 64-bit mode; use an absolute mem(label) in 32-bit mode');
     return { bytes: [r3 | 5, 0, 0, 0, 0], rexB: false, rexX: false, fix: { at: 1, ref: m.label!, pcrel: true } };
   }
   for (const r of [m.base, m.index]) {
@@ -334,8 +333,10 @@ export function describe(mn: string, ops: readonly Operand[], prefix?: Prefix): 
 }
 
 /** Encode one instruction; throws AsmError naming the instruction, its operands and why. */
-export function encode(mn: string, ops: readonly Operand[], bits: Bits, prefix?: Prefix): Encoded {
-  const where = describe(mn, ops, prefix);
+export function encode(mn: string, given: readonly Operand[], bits: Bits, prefix?: Prefix): Encoded {
+  const where = describe(mn, given, prefix);
+  // mem.rip(label) in 32-bit mode is the label's absolute address (there is no RIP-relative form).
+  const ops = bits === 32 ? given.map((o) => (isMem(o) && o.rip ? { ...o, rip: false } : o)) : given;
   const forms = FORMS[mn];
   if (!forms) throw new AsmError(where, `unknown instruction "${mn}"`);
   for (const o of ops) {

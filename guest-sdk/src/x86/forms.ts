@@ -194,11 +194,12 @@ def('iretd', { ops: [], op: [0xcf], size: 32 });
 def('iretq', { ops: [], op: [0xcf], size: 64, mode: 64 });
 
 /** Condition codes and their 4-bit encoding (SDM Appendix B.1.4.7, Table B-10). */
-export const CONDITIONS: Readonly<Record<string, number>> = {
+const CC = {
   o: 0, no: 1, b: 2, c: 2, nae: 2, ae: 3, nb: 3, nc: 3, e: 4, z: 4, ne: 5, nz: 5, be: 6, na: 6, a: 7, nbe: 7,
   s: 8, ns: 9, p: 10, pe: 10, np: 11, po: 11, l: 12, nge: 12, ge: 13, nl: 13, le: 14, ng: 14, g: 15, nle: 15,
-};
-export type Cond = keyof typeof CONDITIONS & string;
+} as const;
+export type Cond = keyof typeof CC;
+export const CONDITIONS: Readonly<Record<string, number>> = CC;
 
 for (const [cc, n] of Object.entries(CONDITIONS)) {
   def(`set${cc}`, { ops: ['rm8'], op: [0x0f, 0x90 + n], ext: 0, rm: 0 });

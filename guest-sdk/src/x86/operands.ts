@@ -83,7 +83,7 @@ function build(where: string, base: Reg | undefined, o: MemOpts, rip = false): M
 export interface MemBuilder {
   /** `mem(rbx, { index: rcx, scale: 4, disp: 8 })`, or `mem(0x1000)` / `mem('label')` for an absolute address. */
   (base: Reg | Imm | string | LabelRef, opts?: MemOpts): Mem;
-  /** RIP-relative reference to a label (64-bit mode only). */
+  /** RIP-relative reference to a label in 64-bit mode; in 32-bit mode the label's absolute address. */
   rip(label: string | LabelRef, addend?: Imm): Mem;
 }
 
