@@ -419,6 +419,79 @@ function stringOp(): OpGen {
   };
 }
 
+/**
+ * Branches whose outcome shows in a register: jcc / jrcxz over a `not`, and loop / loope / loopne around an `add`
+ * (SDM Vol.2 Jcc, JrCXZ, LOOP/LOOPcc). Exercises condition evaluation on the flags the case carries.
+ */
+function branch(): OpGen {
+  return {
+    group: 'branch',
+    setsFlags: true,
+    gen(c) {
+      const form = c.rng.int(3);
+      const w: Width = c.bits === 64 ? 64 : 32;
+      if (form === 0) {
+        const cc = c.rng.int(16);
+        if (!c.canRead(CC_READS[cc]!)) return false;
+        c.emit(`j${CC_NAMES[cc]} 1f`, `not ${c.reg(w).text}`, '1:');
+        return true;
+      }
+      c.reserve(1);
+      if (form === 1) {
+        const cx = c.bits === 64 ? 'jrcxz' : 'jecxz';
+        if (!c.chain && c.rng.chance(0.5)) c.regs[1] = 0n;
+        c.emit(`${cx} 1f`, `not ${c.reg(w, [1]).text}`, '1:');
+        return true;
+      }
+      const n = 1 + c.rng.int(20);
+      if (c.chain) c.emit(`mov ecx, ${n}`);
+      else c.regs[1] = BigInt(n);
+      const mn = c.rng.pick(['loop', 'loope', 'loopne']);
+      const acc = c.reg(c.rng.pick(c.widths), [1]);
+      // small steps so that ZF=1 (loope goes on) happens: with 0 the sum never changes
+      c.emit('1:', `add ${acc.text}, ${c.rng.pick([0, 1, -1, 3, 0x40])}`, `${mn} 1b`);
+      c.flagsOp(ARITH);
+      return true;
+    },
+  };
+}
+
+/**
+ * Stack instructions with RSP in the scratch buffer (single-op cases only): push/pop of registers, immediates and
+ * memory (16-bit and native width), call to the next instruction (pushes CODE_BASE-relative return address, which
+ * is the same on both sides), leave. No flags.
+ */
+function stack(): OpGen {
+  return {
+    group: 'stack',
+    setsFlags: false,
+    gen(c) {
+      if (c.chain) return false;
+      const nat: Width = c.bits === 64 ? 64 : 32;
+      c.reserve(4, 5);
+      c.regs[4] = SCRATCH_BASE + BigInt(112 + c.rng.int(16));
+      c.regs[5] = SCRATCH_BASE + BigInt(160 + c.rng.int(16));
+      const m = c.mem(nat); // one pinned base for every memory operand of this case
+      const baseName = regName(m.base, nat);
+      const memText = (w: Width): string => `${w === 16 ? 'word' : nat === 64 ? 'qword' : 'dword'} ptr [${baseName}+${c.rng.int(240)}]`;
+      const steps = 1 + c.rng.int(4);
+      if (c.rng.chance(0.2)) c.emit('leave'); // rsp := rbp; pop rbp (only first: a pop may change rbp)
+      for (let i = 0; i < steps; i++) {
+        const w: Width = c.rng.chance(0.2) ? 16 : nat;
+        switch (c.rng.int(6)) {
+          case 0: c.emit(`push ${c.reg(w).text}`); break; // may be rsp itself: pushes the old value
+          case 1: c.emit(`pop ${c.reg(w, [4, 5]).text}`); break;
+          case 2: c.emit(`push ${toSigned(c.rng.value(c.rng.chance(0.5) ? 8 : 32), 32)}`); break;
+          case 3: c.emit(`push ${memText(w)}`); break;
+          case 4: c.emit(`pop ${memText(w)}`); break;
+          default: c.emit('call 2f', '2:', `pop ${c.reg(nat, [4, 5]).text}`); break;
+        }
+      }
+      return true;
+    },
+  };
+}
+
 /** The op table: every flag-affecting integer operation the generator covers. */
 export const OPS: readonly OpGen[] = [
   ...['add', 'adc', 'sub', 'sbb', 'cmp', 'and', 'or', 'xor'].map((m) => alu(m)),
@@ -433,6 +506,8 @@ export const OPS: readonly OpGen[] = [
   doubleShift('shld'), doubleShift('shrd'),
   lea(),
   stringOp(),
+  branch(),
+  stack(),
 ];
 
 /**
