@@ -152,7 +152,7 @@ function emitMove(a: Asm, dst: Reg, src: Reg, t: CType): void {
   else if (dst.size === 64 && t === 'int32_t') a.movsxd(dst, regOf(src.num, 32));
   else if (dst.size === 64 && w === 64) {
     if (dst.num !== src.num) a.mov(dst, src);
-  } else if (dst.num !== src.num || dst.size === 32) a.mov(d32, regOf(src.num, 32));
+  } else a.mov(d32, regOf(src.num, 32)); // also to itself: writing r32 clears bits 63:32 a C caller may leave set (SDM 3.4.1.1)
 }
 
 /**
