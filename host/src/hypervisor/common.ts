@@ -8,11 +8,14 @@ import type { CpuidResult, HypervisorHooks, VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
 import type { CostCounters, CostKind } from '../cost/counters.js';
 import type { GuestMemory } from '../memory/memory.js';
+import type { IoRouter } from '../bus/types.js';
 import { MemoryError } from '../memory/memory.js';
 
 /** The part of a Vm a personality uses (the Vm class satisfies it). */
 export interface HvVm {
   readonly memory: GuestMemory;
+  /** The VM's I/O router (MMIO/PIO hypercalls go through it like plain accesses). */
+  readonly router?: IoRouter | undefined;
   readonly vcpus: readonly VcpuApi[];
   hooks: HypervisorHooks | undefined;
 }

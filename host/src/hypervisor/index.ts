@@ -3,3 +3,4 @@ export * from './common.js';
 export * from './kvm-clock.js';
 export * from './kvm.js';
 export * from './xen.js';
+export * from './hyperv.js';
