@@ -18,6 +18,7 @@ import {
   cpuid, flagOp, hlt, hypercall, lahfSahf, popf, privileged, pushf, rdmsr, rdtsc, softInt, wrmsr,
 } from './ops-sys.js';
 import { Fault, ud } from './fault.js';
+import { ZF } from './alu.js';
 import { formatInsn } from './format.js';
 
 const nop: Exec = () => {};
@@ -249,6 +250,17 @@ function compileValid(d: Decoded): Exec | undefined {
     case 0x1bc: return d.rep === 0xf3 ? countZeros(osz, d.reg, rmOpr(d, osz), false) : bitScan(osz, d.reg, rmOpr(d, osz), false);
     case 0x1bd: return d.rep === 0xf3 ? countZeros(osz, d.reg, rmOpr(d, osz), true) : bitScan(osz, d.reg, rmOpr(d, osz), true);
     case 0x1c0: case 0x1c1: { const s = op === 0x1c0 ? 1 : osz; return xadd(s, rmOpr(d, s), regField(d, s)); }
+    case 0x1c7: return (d.reg & 7) === 1 && d.mem ? cmpxchg8b16b(d) : undefined;
+    case 0xd7: { // XLAT: AL = [rBX + zero-extended AL] (address size)
+      const seg = d.seg;
+      const md: Decoded = { ...d, mem: true, base: 3, index: -1, scale: 1, disp: 0, ripRel: false, seg };
+      const ea = eaLinear(md);
+      return (c) => {
+        const bx = ea(c);
+        const a = d.asz === 8 ? bx + (c.lo[0]! & 0xff) : d.asz === 4 ? (bx + (c.lo[0]! & 0xff)) >>> 0 : (bx + (c.lo[0]! & 0xff)) & 0xffff;
+        c.setR(0, 1, c.rd(a, 1), 0);
+      };
+    }
     default: return undefined;
   }
 }
@@ -294,6 +306,39 @@ function moffsOpr(d: Decoded, size: number): Opr {
     }
   }
   return memOpr(dd, size);
+}
+
+/**
+ * CMPXCHG8B / CMPXCHG16B (0F C7 /1, REX.W = 16B): compare EDX:EAX (RDX:RAX) with m64 (m128); equal -> store
+ * ECX:EBX (RCX:RBX) and ZF = 1, else load the memory into EDX:EAX and ZF = 0 (the memory is written either way).
+ * CMPXCHG16B needs a 16-byte aligned operand (#GP(0) otherwise).
+ */
+function cmpxchg8b16b(d: Decoded): Exec {
+  const ea = eaLinear(d);
+  const wide = d.osz === 8;
+  const half = wide ? 8 : 4;
+  return (c) => {
+    const a = ea(c);
+    if (wide && a % 16 !== 0) throw new Fault(13, `CMPXCHG16B operand 0x${a.toString(16)} not 16-byte aligned`, 0);
+    const lo = c.rd(a, half);
+    const loH = c.vh;
+    const hi = c.rd(a + half, half);
+    const hiH = c.vh;
+    const eq = wide
+      ? lo === c.lo[0] && loH === c.hi[0] && hi === c.lo[2] && hiH === c.hi[2]
+      : lo === c.lo[0] && hi === c.lo[2];
+    if (eq) {
+      c.wr(a, half, c.lo[3]!, c.hi[3]!);
+      c.wr(a + half, half, c.lo[1]!, c.hi[1]!);
+      c.setFlags(ZF, ZF);
+    } else {
+      c.wr(a, half, lo, loH);
+      c.wr(a + half, half, hi, hiH);
+      c.setR(0, half, lo, loH);
+      c.setR(2, half, hi, hiH);
+      c.setFlags(0, ZF);
+    }
+  };
 }
 
 /** 0F 01 group: VMCALL (C1), VMMCALL (D9), RDTSCP (F9); the rest (descriptor tables etc.) is not modelled. */

@@ -380,7 +380,8 @@ export function countZeros(size: number, dstReg: number, src: Opr, leading: bool
       while (((v >> BigInt(n)) & 1n) === 0n) n++;
     }
     setRegBig(c, dstReg, size, BigInt(n));
-    c.setFlags((v === 0n ? CF : 0) | (n === 0 ? ZF : 0), CF | ZF);
+    // SF PF AF are undefined: AMD clears them and keeps OF (native harness).
+    c.setFlags((v === 0n ? CF : 0) | (n === 0 ? ZF : 0), CF | ZF | SF | PF | AF);
   };
 }
 

@@ -142,7 +142,7 @@ export class GuestMemory {
     for (let p = p0; p <= p1; p++) {
       if (r.code[p] !== 0) {
         r.code[p] = 0;
-        this.onCodeWrite?.((r.base >> PAGE_SHIFT) + p);
+        this.onCodeWrite?.(Math.floor(r.base / PAGE_SIZE) + p); // base may exceed 2^32: no >>
       }
     }
   }
