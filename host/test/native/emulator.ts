@@ -5,10 +5,9 @@ import type { Vcpu } from '../../src/cpu/vcpu.js';
 import { describeExit, type Exit } from '../../src/exits.js';
 import type { MachineCase } from './harness.js';
 import type { EmuResult } from './compare.js';
-import { type Bits, CODE_BASE, FLAG_MASK, SCRATCH_BASE, SCRATCH_SIZE, gprCount } from './layout.js';
+import { type Bits, CODE_BASE, CODE_SIZE, FLAG_MASK, SCRATCH_BASE, SCRATCH_PAGE, SCRATCH_SIZE, gprCount } from './layout.js';
 
 const HLT = 0xf4; // SDM Vol.2 HLT: F4
-const PAGE = 0x1000;
 
 export class EmulatorRunner {
   readonly vm: Vm;
@@ -17,8 +16,8 @@ export class EmulatorRunner {
 
   constructor(readonly bits: Bits, readonly budget = 1000) {
     this.vm = new Vm({ mode: bits === 64 ? 'long64' : 'prot32' });
-    this.vm.memory.addRam(CODE_BASE, PAGE, 'code');
-    this.scratch = this.vm.memory.addRam(SCRATCH_BASE, PAGE, 'scratch').bytes;
+    this.vm.memory.addRam(CODE_BASE, CODE_SIZE, 'code');
+    this.scratch = this.vm.memory.addRam(SCRATCH_BASE, SCRATCH_PAGE, 'scratch').bytes;
     this.vcpu = this.vm.vcpu(0);
   }
 
@@ -29,7 +28,7 @@ export class EmulatorRunner {
     code[c.code.length] = HLT;
     // Through the memory write path, so the decode cache drops the previous case's instructions.
     this.vm.memory.writeBytes(CODE_BASE, code);
-    const scratch = new Uint8Array(PAGE);
+    const scratch = new Uint8Array(SCRATCH_PAGE);
     if (c.scratch) scratch.set(c.scratch);
     this.vm.memory.writeBytes(SCRATCH_BASE, scratch);
     const n = gprCount(this.bits);

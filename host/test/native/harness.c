@@ -20,9 +20,10 @@
 #endif
 
 #define CODE_BASE 0x100000UL    /* must match native/layout.ts CODE_BASE */
-#define SCRATCH_BASE 0x101000UL /* must match native/layout.ts SCRATCH_BASE */
+#define CODE_SIZE 0x10000UL     /* must match native/layout.ts CODE_SIZE */
+#define SCRATCH_BASE 0x110000UL /* must match native/layout.ts SCRATCH_BASE */
 #define SCRATCH_SIZE 256        /* bytes compared after each case; must match layout.ts SCRATCH_SIZE */
-#define MAX_CODE 2048
+#define MAX_CODE (CODE_SIZE - 16)
 
 /* Shared with the trampoline. */
 uintptr_t in_regs[NREGS], out_regs[NREGS], in_flags, out_flags, host_sp, code_ptr;
@@ -58,7 +59,7 @@ static int unhex(const char *s, uint8_t *out, int max) {
 }
 
 int main(void) {
-  uint8_t *code = mmap((void *)CODE_BASE, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC,
+  uint8_t *code = mmap((void *)CODE_BASE, CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   uint8_t *scratch = mmap((void *)SCRATCH_BASE, 0x1000, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -77,7 +78,7 @@ int main(void) {
   int sigs[] = {SIGFPE, SIGSEGV, SIGILL, SIGBUS, SIGTRAP};
   for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 
-  static char line[16384];
+  static char line[2 * CODE_SIZE + 4096];
   static uint8_t buf[MAX_CODE];
   while (fgets(line, sizeof line, stdin)) {
     char *tok[NREGS + 3];

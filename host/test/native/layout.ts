@@ -5,8 +5,12 @@ export type Bits = 64 | 32;
 
 /** Where the snippet is copied; harness.c CODE_BASE. Above mmap_min_addr (64 KiB), below a no-pie binary. */
 export const CODE_BASE = 0x100000n;
-/** Scratch buffer a register may point into for memory operands; harness.c SCRATCH_BASE. */
-export const SCRATCH_BASE = 0x101000n;
+/** Room for code (snippets and small gcc-built images); harness.c CODE_SIZE. */
+export const CODE_SIZE = 0x10000;
+/** Scratch page a register may point into for memory operands (its top also serves as a stack); harness.c SCRATCH_BASE. */
+export const SCRATCH_BASE = 0x110000n;
+/** Size of the scratch mapping (only the first SCRATCH_SIZE bytes are compared). */
+export const SCRATCH_PAGE = 0x1000;
 /** Bytes of scratch compared after each case; harness.c SCRATCH_SIZE. */
 export const SCRATCH_SIZE = 256;
 
