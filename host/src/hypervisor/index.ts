@@ -4,3 +4,4 @@ export * from './kvm-clock.js';
 export * from './kvm.js';
 export * from './xen.js';
 export * from './hyperv.js';
+export * from './vmware.js';
