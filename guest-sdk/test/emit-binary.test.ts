@@ -67,6 +67,10 @@ describe('validateImage', () => {
     expect(paths).toEqual(expect.arrayContaining(['$.sections[0].align', '$.symbols[0].size', '$.symbols[1].name', '$.symbols[2].name', '$.patchSites[0].offset']));
     expect(err!.message).toMatch(/patchSites\[0\]\.offset: bytes there are 01 c1 c3, not vmcall \(0f 01 c1\)/);
   });
+  it('rejects a symbol inside a relocation field', () => {
+    const img: Image = { ...base, sections: [{ name: '.text', bytes: new Uint8Array(8), align: 1 }], symbols: [{ ...base.symbols[0]!, size: 0 }, { ...base.symbols[0]!, name: 'mid', offset: 2, size: 0 }], relocations: [{ section: '.text', offset: 0, kind: 'abs32', symbol: 'f', addend: 0n }] };
+    expect(() => validateImage(img)).toThrow(/symbols\[1\]\.offset: inside the field of relocation 0/);
+  });
   it('rejects abs64 in a 32-bit image', () => {
     const b32: Image = { ...base, bits: 32, relocations: [{ section: '.text', offset: 0, kind: 'abs64', symbol: 'f', addend: 0n }] };
     expect(() => validateImage(b32)).toThrow(/relocations\[0\]\.kind.*i386/);

@@ -124,6 +124,16 @@ export function validateImage(img: Image): void {
     }
     if (!names.has(s.symbol)) add(`${at}.symbol`, s.symbol, 'patch site names a symbol the image does not define');
   });
+  // A label inside a relocation field has no place in assembler text (the field is one dd/dq expression).
+  img.relocations.forEach((r, i) => {
+    const end = r.offset + relocWidth(r);
+    img.symbols.forEach((s, k) => {
+      if (s.section === r.section && s.offset > r.offset && s.offset < end) add(`$.symbols[${k}].offset`, s.offset, `inside the field of relocation ${i} (${r.section}+${r.offset}..${end})`);
+    });
+    img.patchSites.forEach((ps, k) => {
+      if (ps.section === r.section && ps.offset < end && ps.offset + 3 > r.offset) add(`$.patchSites[${k}].offset`, ps.offset, `overlaps the field of relocation ${i}`);
+    });
+  });
   if (p.length) throw new AbiError(p);
 }
 

@@ -29,3 +29,17 @@ export function objdumpInsns(file: string, section = '.text'): { offset: number;
   }
   return out;
 }
+
+export interface SymRow { readonly value: number; readonly size: number; readonly type: string; readonly bind: string; readonly ndx: string }
+
+/** readelf -sW: named symbols of an object (section symbols and unnamed entries left out), ndx as a section name. */
+export function symtab(file: string): Map<string, SymRow> {
+  const out = new Map<string, SymRow>();
+  const secName = new Map<string, string>();
+  for (const m of run('readelf', ['-SW', file]).stdout.matchAll(/^\s+\[\s*(\d+)\] (\S+)/gm)) secName.set(m[1]!, m[2]!);
+  for (const l of run('readelf', ['-sW', file]).stdout.split('\n')) {
+    const m = /^\s+\d+: ([0-9a-f]+)\s+(\d+)\s+(\w+)\s+(\w+)\s+\w+\s+(\w+)\s+(\S+)$/.exec(l);
+    if (m && m[3] !== 'SECTION' && m[3] !== 'FILE') out.set(m[6]!, { value: parseInt(m[1]!, 16), size: Number(m[2]), type: m[3]!, bind: m[4]!, ndx: secName.get(m[5]!) ?? m[5]! });
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import { asmSource, toBinary, toElf } from '../../src/emit/index.js';
 import type { Image } from '../../src/image.js';
-import { ldFlat, sectionHex } from './objects.js';
+import { ldFlat, sectionHex, symtab } from './objects.js';
 import { decodeText } from '../../src/emit/asm/decode.js';
 import { gas, nasm, scratch, writeFileSync } from './tools.js';
 
@@ -45,6 +45,16 @@ export function checkRoundTrip(img: Image): { nasmFallbacks: number; gasFallback
     writeFileSync(s.path('ours.o'), toElf(img));
     writeFileSync(s.path('gas.o'), quoting(g.text, () => gas(g.text, img.bits)));
     for (const sec of img.sections) expect(sectionHex(s.path('gas.o'), sec.name), `as: ${sec.name}`).toBe(sectionHex(s.path('ours.o'), sec.name));
+    // symbols: GNU as (with .type/.size) gives every image symbol the value, size, type and binding we do;
+    // nasm -f elf gives the globals theirs (its locals carry no type or size)
+    const ours = symtab(s.path('ours.o'));
+    const viaGas = symtab(s.path('gas.o'));
+    writeFileSync(s.path('nasm.o'), quoting(n.text, () => nasm(n.text, fmt)));
+    const viaNasm = symtab(s.path('nasm.o'));
+    for (const sym of img.symbols) {
+      expect(viaGas.get(sym.name), `as: symbol ${sym.name}`).toEqual(ours.get(sym.name));
+      if (sym.global) expect(viaNasm.get(sym.name), `nasm: symbol ${sym.name}`).toEqual(ours.get(sym.name));
+    }
   } finally { s.done(); }
   return { nasmFallbacks: n.fallbacks.length, gasFallbacks: g.fallbacks.length };
 }
