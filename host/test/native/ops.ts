@@ -392,6 +392,9 @@ function stringOp(): OpGen {
       const down = c.rng.chance(0.5);
       const si = 120 + c.rng.int(17);
       const di = 120 + c.rng.int(17);
+      // 64-bit mode with a 0x67 prefix: esi/edi/ecx are used, whatever bits 63..32 of the registers hold
+      const addr32 = c.bits === 64 && c.rng.chance(0.25);
+      const junk = (): bigint => (addr32 && !c.chain ? c.rng.value(64) & ~0xffffffffn : 0n);
       c.reserve(0, 1, 6, 7);
       c.emit(down ? 'std' : 'cld');
       if (c.chain) {
@@ -399,9 +402,9 @@ function stringOp(): OpGen {
         const b = regName(base, c.bits === 64 ? 64 : 32);
         c.emit(`lea ${c.bits === 64 ? 'rsi' : 'esi'}, [${b}+${si}]`, `lea ${c.bits === 64 ? 'rdi' : 'edi'}, [${b}+${di}]`, `mov ecx, ${count}`);
       } else {
-        c.regs[6] = SCRATCH_BASE + BigInt(si);
-        c.regs[7] = SCRATCH_BASE + BigInt(di);
-        c.regs[1] = BigInt(count);
+        c.regs[6] = junk() | (SCRATCH_BASE + BigInt(si));
+        c.regs[7] = junk() | (SCRATCH_BASE + BigInt(di));
+        c.regs[1] = junk() | BigInt(count);
         if (compares && c.rng.chance(0.5)) {
           // equal data half of the time, so repe runs on and repne stops at once
           const bytes = (w / 8) * 16;
@@ -412,7 +415,7 @@ function stringOp(): OpGen {
           }
         }
       }
-      c.emit(`${prefix}${kind}${suffix}`);
+      c.emit(`${addr32 ? 'addr32 ' : ''}${prefix}${kind}${suffix}`);
       if (compares && (prefix === '' || count > 0)) c.flagsOp(ARITH);
       return true;
     },
