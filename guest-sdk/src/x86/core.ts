@@ -42,7 +42,7 @@ export class AsmCore {
   protected readonly syms = new Map<string, SymInfo>();
   protected readonly externs = new Set<string>();
   /** First use of each referenced label, for "undefined label" errors. */
-  protected readonly firstUse = new Map<string, string>();
+  protected readonly firstUse = new Map<string, { where: string; section: SectionName; item: number }>();
   protected pending: Prefix | undefined;
   private uniq = 0;
 
@@ -161,11 +161,7 @@ export class AsmCore {
   }
 
   protected use(name: string, where: string): void {
-    if (!this.firstUse.has(name)) this.firstUse.set(name, `${where} (${this.cur}+${hex(BigInt(this.sizeSoFar()))})`);
-  }
-
-  private sizeSoFar(): number {
-    return this.items.get(this.cur)!.reduce((n, it) => n + itemSize(it), 0);
+    if (!this.firstUse.has(name)) this.firstUse.set(name, { where, section: this.cur, item: this.items.get(this.cur)!.length });
   }
 
   /** Encode an instruction by mnemonic (any in the form table) at the current position. */
@@ -254,7 +250,9 @@ export class AsmCore {
   }
 
   protected undefinedLabel(name: string): AsmError {
-    return new AsmError(this.firstUse.get(name) ?? name, `undefined label "${name}" (define it with label() or declare it with extern())`);
+    const u = this.firstUse.get(name);
+    const at = u ? `${u.where} (${u.section}+${hex(BigInt(this.offsets().get(u.section)![u.item]!))})` : name;
+    return new AsmError(at, `undefined label "${name}" (define it with label() or declare it with extern())`);
   }
 
   /** Lay out, resolve every label and return the Image (with `meta` for manifests, if given). */

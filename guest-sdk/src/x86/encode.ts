@@ -44,6 +44,13 @@ function parsePat(p: string): Pat {
   return v;
 }
 
+const formPats = new WeakMap<Form, Pat[]>();
+function patsOf(form: Form): Pat[] {
+  let v = formPats.get(form);
+  if (!v) formPats.set(form, (v = form.ops.map(parsePat)));
+  return v;
+}
+
 function sizesOf(s: string | undefined, bits: Bits): readonly number[] {
   switch (s) {
     case 'v': return bits === 64 ? [16, 32, 64] : [16, 32];
@@ -58,8 +65,12 @@ function sizesOf(s: string | undefined, bits: Bits): readonly number[] {
 
 const generic = (s: string | undefined): boolean => s === 'v' || s === 'y' || s === 'z' || s === 'n' || s === 'p';
 
+/** A form that does not fit; the reason is built only if it ends up in an error message. */
 class NoMatch {
-  constructor(readonly rank: number, readonly why: string) {}
+  constructor(readonly rank: number, private readonly reason: string | (() => string)) {}
+  get why(): string {
+    return typeof this.reason === 'string' ? this.reason : this.reason();
+  }
 }
 
 const POW = (n: number): bigint => 1n << BigInt(n);
@@ -83,14 +94,14 @@ function operandSize(o: Operand): number | undefined {
   return undefined;
 }
 
-/** Check one form; returns the operand size or throws NoMatch. */
-function match(form: Form, ops: readonly Operand[], bits: Bits): Resolved {
-  if (form.mode && form.mode !== bits) throw new NoMatch(0, `only in ${form.mode}-bit mode`);
-  if (form.ops.length !== ops.length) throw new NoMatch(0, 'operand count');
-  const pats = form.ops.map(parsePat);
+/** Check one form: the resolved operands, or why it does not fit (returned, not thrown: this runs per form). */
+function match(form: Form, ops: readonly Operand[], bits: Bits): Resolved | NoMatch {
+  if (form.mode && form.mode !== bits) return new NoMatch(0, 'mode');
+  if (form.ops.length !== ops.length) return new NoMatch(0, 'operand count');
+  const pats = patsOf(form);
   // Kinds first.
-  pats.forEach((p, i) => {
-    const o = ops[i]!;
+  for (let i = 0; i < pats.length; i++) {
+    const p = pats[i]!, o = ops[i]!;
     const ok =
       p.k === 'r' || p.k === 'acc' ? isReg(o) && (p.k === 'r' || o.num === 0) && !(p.k === 'acc' && o.high8) :
       p.k === 'rm' ? isReg(o) || isMem(o) :
@@ -100,80 +111,76 @@ function match(form: Form, ops: readonly Operand[], bits: Bits): Resolved {
       p.k === 'dx' ? isReg(o) && o.name === 'dx' :
       p.k === 'one' ? isImm(o) && BigInt(o) === 1n :
       /* imm */ isImm(o) || (isLabel(o) && (p.imm === 'iv' || p.imm === 'i64'));
-    if (!ok) throw new NoMatch(0, `operand ${i + 1} kind`);
-  });
+    if (!ok) return new NoMatch(0, 'operand kind');
+  }
   // Operand size: fixed by the form, else by the first generic sized operand.
   let osz = form.size ?? 0;
-  if (!osz) {
-    pats.forEach((p, i) => {
-      const sz = operandSize(ops[i]!);
-      if (!osz && generic(p.s) && sz) osz = sz;
-    });
+  for (let i = 0; !osz && i < pats.length; i++) {
+    const sz = operandSize(ops[i]!);
+    if (generic(pats[i]!.s) && sz) osz = sz;
   }
   if (!osz) {
     const first = pats.findIndex((p) => (p.k === 'r' || p.k === 'rm' || p.k === 'acc' || (p.k === 'm' && p.s)) && p.s);
     if (first >= 0 && !generic(pats[first]!.s)) osz = Number(pats[first]!.s);
     else if (form.d64) osz = bits;
-    else if (first >= 0) throw new NoMatch(1, 'operand size not specified: give the memory operand a size (byte/word/dword/qword)');
+    else if (first >= 0) return new NoMatch(1, SIZE_NEEDED);
   }
-  // Registers that can size an unsized memory operand (not cl/dx used as fixed operands).
-  const regSizes = new Set<number>();
-  pats.forEach((p, i) => {
-    const o = ops[i]!;
-    if (isReg(o) && (p.k === 'r' || p.k === 'rm' || p.k === 'acc')) regSizes.add(o.size);
-  });
-  const out: Operand[] = [...ops];
-  pats.forEach((p, i) => {
-    const o = ops[i]!;
-    if (!(p.k === 'r' || p.k === 'rm' || p.k === 'acc' || p.k === 'm' || p.k === 'moffs') || (p.k === 'm' && !p.s)) return;
-    const allowed = generic(p.s) ? sizesOf(p.s, bits).filter((s) => s === osz) : p.s ? sizesOf(p.s, bits) : [osz];
+  let out: Operand[] | undefined;
+  for (let i = 0; i < pats.length; i++) {
+    const p = pats[i]!, o = ops[i]!;
+    if (!(p.k === 'r' || p.k === 'rm' || p.k === 'acc' || p.k === 'm' || p.k === 'moffs') || (p.k === 'm' && !p.s)) continue;
+    const allowed = generic(p.s) ? sizesOf(p.s, bits).filter((x) => x === osz) : p.s ? sizesOf(p.s, bits) : [osz];
     const sz = operandSize(o);
     if (sz === undefined) {
       const want = allowed[0];
-      if (want === undefined) throw new NoMatch(1, `operand size ${osz} not allowed here`);
-      if (!regSizes.has(want) && !form.d64) throw new NoMatch(1, 'operand size not specified: give the memory operand a size (byte/word/dword/qword)');
-      out[i] = { ...(o as Mem), size: want as Size };
+      if (want === undefined) return new NoMatch(1, () => `operand size ${osz} not allowed here`);
+      // An unsized memory operand takes its size from a register operand (not cl/dx used as fixed operands).
+      const sizedByReg = pats.some((q, j) => (q.k === 'r' || q.k === 'rm' || q.k === 'acc') && isReg(ops[j]!) && (ops[j] as Reg).size === want);
+      if (!sizedByReg && !form.d64) return new NoMatch(1, SIZE_NEEDED);
+      (out ??= [...ops])[i] = { ...(o as Mem), size: want as Size };
     } else if (!allowed.includes(sz)) {
-      throw new NoMatch(1, `operand sizes do not fit this instruction (${ops.map((x) => operandSize(x) ?? '-').join(', ')})`);
+      return new NoMatch(1, () => `operand sizes do not fit this instruction (${ops.map((x) => operandSize(x) ?? '-').join(', ')})`);
     }
-  });
-  // Immediates.
-  pats.forEach((p, i) => {
-    if (p.k !== 'imm') return;
-    const o = ops[i]!;
-    if (isLabel(o)) {
-      if (p.imm === 'iv' && osz === 64) throw new NoMatch(2, 'a label address as a sign-extended imm32 would need R_X86_64_32S, which images do not carry; use mov r64, label or lea r64, [rel label]');
-      if (p.imm === 'iv' && osz !== 32) throw new NoMatch(2, `a label address does not fit a ${osz}-bit immediate`);
-      if (p.imm === 'i64' && osz !== 64) throw new NoMatch(2, 'label');
-      return;
-    }
-    const v = BigInt(o as bigint);
-    const range = (lo: bigint, hi: bigint, what: string): void => {
-      if (v < lo || v >= hi) throw new NoMatch(2, `immediate ${hex(v)} does not fit ${what}`);
-    };
-    switch (p.imm) {
-      case 'iv':
-        if (osz === 64) {
-          range(-POW(63), POW(64), 'in 64 bits');
-          if (!fitsS(asSigned(v, 64), 32)) throw new NoMatch(2, `immediate ${hex(v)} does not fit a sign-extended 32-bit field`);
-        } else range(-POW(osz - 1), POW(osz), `in ${osz} bits`);
-        break;
-      case 's8':
-        range(-POW(osz - 1), POW(osz), `in ${osz} bits`);
-        if (!fitsS(asSigned(v, osz), 8)) throw new NoMatch(2, `immediate ${hex(v)} does not fit a sign-extended 8-bit field`);
-        break;
-      case 'ib': range(-128n, 256n, 'in 8 bits'); break;
-      case 'u8': range(0n, 256n, 'an unsigned 8-bit field'); break;
-      case 'i16': range(0n, POW(16), 'an unsigned 16-bit field'); break;
-      case 'i64': range(-POW(63), POW(64), 'in 64 bits'); break;
-      case 'u32':
-        range(-POW(63), POW(64), 'in 64 bits');
-        if (BigInt.asUintN(64, v) >= POW(32)) throw new NoMatch(2, 'u32');
-        break;
-    }
-  });
-  if (form.notNop && bits === 64 && ops.every((o) => isReg(o) && o.num === 0 && o.size === 32)) throw new NoMatch(0, 'nop');
-  return { osz, ops: out };
+  }
+  for (let i = 0; i < pats.length; i++) {
+    const p = pats[i]!;
+    if (p.k !== 'imm') continue;
+    const why = immProblem(p.imm!, ops[i]!, osz);
+    if (why) return why;
+  }
+  if (form.notNop && bits === 64 && ops.every((o) => isReg(o) && o.num === 0 && o.size === 32)) return new NoMatch(0, 'nop');
+  return { osz, ops: out ?? [...ops] };
+}
+
+const SIZE_NEEDED = 'operand size not specified: give the memory operand a size (byte/word/dword/qword)';
+
+/** Why an immediate (or label address) does not fit an immediate pattern at operand size osz, if it does not. */
+function immProblem(imm: string, o: Operand, osz: number): NoMatch | undefined {
+  if (isLabel(o)) {
+    if (imm === 'iv' && osz === 64) return new NoMatch(2, 'a label address as a sign-extended imm32 would need R_X86_64_32S, which images do not carry; use mov r64, label or lea r64, [rel label]');
+    if (imm === 'iv' && osz !== 32) return new NoMatch(2, () => `a label address does not fit a ${osz}-bit immediate`);
+    if (imm === 'i64' && osz !== 64) return new NoMatch(2, 'label');
+    return undefined;
+  }
+  const v = BigInt(o as bigint);
+  const range = (lo: bigint, hi: bigint, what: string): NoMatch | undefined =>
+    v < lo || v >= hi ? new NoMatch(2, () => `immediate ${hex(v)} does not fit ${what}`) : undefined;
+  switch (imm) {
+    case 'iv':
+      if (osz !== 64) return range(-POW(osz - 1), POW(osz), `in ${osz} bits`);
+      return range(-POW(63), POW(64), 'in 64 bits') ??
+        (fitsS(asSigned(v, 64), 32) ? undefined : new NoMatch(2, () => `immediate ${hex(v)} does not fit a sign-extended 32-bit field`));
+    case 's8':
+      return range(-POW(osz - 1), POW(osz), `in ${osz} bits`) ??
+        (fitsS(asSigned(v, osz), 8) ? undefined : new NoMatch(2, () => `immediate ${hex(v)} does not fit a sign-extended 8-bit field`));
+    case 'ib': return range(-128n, 256n, 'in 8 bits');
+    case 'u8': return range(0n, 256n, 'an unsigned 8-bit field');
+    case 'i16': return range(0n, POW(16), 'an unsigned 16-bit field');
+    case 'i64': return range(-POW(63), POW(64), 'in 64 bits');
+    case 'u32':
+      return range(-POW(63), POW(64), 'in 64 bits') ?? (BigInt.asUintN(64, v) >= POW(32) ? new NoMatch(2, 'u32') : undefined);
+    default: return undefined;
+  }
 }
 
 function immBytes(v: bigint, n: number, out: number[]): void {
@@ -200,7 +207,7 @@ interface ModRM {
   fix?: { at: number; ref: LabelRef; pcrel: boolean };
 }
 
-function encodeModRM(where: string, regField: number, rm: Reg | Mem, bits: Bits): ModRM {
+function encodeModRM(where: () => string, regField: number, rm: Reg | Mem, bits: Bits): ModRM {
   if (isReg(rm)) return { bytes: [0xc0 | ((regField & 7) << 3) | (rm.num & 7)], rexB: rm.num >= 8, rexX: false };
   const m = rm;
   const r3 = (regField & 7) << 3;
@@ -208,15 +215,15 @@ function encodeModRM(where: string, regField: number, rm: Reg | Mem, bits: Bits)
     return { bytes: [r3 | 5, 0, 0, 0, 0], rexB: false, rexX: false, fix: { at: 1, ref: m.label!, pcrel: true } };
   }
   for (const r of [m.base, m.index]) {
-    if (r && r.size !== bits) throw new AsmError(where, `${r.name} cannot address memory in ${bits}-bit mode (address-size override is not supported); use a ${bits}-bit register`);
+    if (r && r.size !== bits) throw new AsmError(where(), `${r.name} cannot address memory in ${bits}-bit mode (address-size override is not supported); use a ${bits}-bit register`);
   }
   if (m.label && bits === 64) {
-    throw new AsmError(where, `absolute label address ${showLabel(m.label)} in 64-bit mode needs a sign-extended 32-bit relocation; use mem.rip(label) instead`);
+    throw new AsmError(where(), `absolute label address ${showLabel(m.label)} in 64-bit mode needs a sign-extended 32-bit relocation; use mem.rip(label) instead`);
   }
   // disp32 is sign-extended to 64 bits in long mode (SDM 2.2.1.3) and wraps at 2^32 in 32-bit mode.
   const disp = bits === 64 ? BigInt.asIntN(64, m.disp) : BigInt.asIntN(32, m.disp);
   if (bits === 64 ? !fitsS(disp, 32) : m.disp < -POW(31) || m.disp >= POW(32)) {
-    throw new AsmError(where, `displacement ${hex(m.disp)} does not fit ${bits === 64 ? 'a sign-extended 32-bit field (64-bit absolute addresses must be below 0x80000000 or at/above 0xffffffff80000000)' : '32 bits'}`);
+    throw new AsmError(where(), `displacement ${hex(m.disp)} does not fit ${bits === 64 ? 'a sign-extended 32-bit field (64-bit absolute addresses must be below 0x80000000 or at/above 0xffffffff80000000)' : '32 bits'}`);
   }
   const out: number[] = [];
   const dispBytes = (n: number): void => immBytes(disp, n, out);
@@ -265,8 +272,8 @@ function showOp(o: Operand, p: Pat, osz: number): string {
 
 const PREFIX_BYTE: Record<Prefix, number> = { lock: 0xf0, rep: 0xf3, repe: 0xf3, repne: 0xf2 };
 
-function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | undefined, where: string): Encoded {
-  const pats = form.ops.map(parsePat);
+function emit(form: Form, r: Resolved, bits: Bits, prefix: Prefix | undefined, where: () => string): Encoded {
+  const pats = patsOf(form);
   const ops = r.ops;
   const bytes: number[] = [];
   if (prefix) bytes.push(PREFIX_BYTE[prefix]);
@@ -295,9 +302,9 @@ function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | 
     if (h) {
       const other = regs.find((x) => x.needsRex || x.num >= 8 || x.size === 64);
       const why = other ? `${other.name} needs one` : 'the operands need one';
-      throw new AsmError(where, `${h.name} cannot be encoded in an instruction that needs a REX prefix (${why}; SDM 2.2.1.2)`);
+      throw new AsmError(where(), `${h.name} cannot be encoded in an instruction that needs a REX prefix (${why}; SDM 2.2.1.2)`);
     }
-    if (bits !== 64) throw new AsmError(where, 'needs a REX prefix, which does not exist in 32-bit mode');
+    if (bits !== 64) throw new AsmError(where(), 'needs a REX prefix, which does not exist in 32-bit mode');
     bytes.push(0x40 | (rexW ? 8 : 0) | (rexR ? 4 : 0) | (rexX ? 2 : 0) | (rexB ? 1 : 0));
   }
   bytes.push(...op);
@@ -308,7 +315,7 @@ function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | 
   }
   if (form.moffs !== undefined) {
     const m = ops[form.moffs] as Mem;
-    if (m.disp < -POW(31) || m.disp >= POW(32)) throw new AsmError(where, `address ${hex(m.disp)} does not fit 32 bits`);
+    if (m.disp < -POW(31) || m.disp >= POW(32)) throw new AsmError(where(), `address ${hex(m.disp)} does not fit 32 bits`);
     if (m.label) fixups.push({ at: bytes.length, size: 4, ref: m.label, pcrel: false });
     immBytes(m.disp, 4, bytes);
   }
@@ -321,10 +328,15 @@ function emit(mn: string, form: Form, r: Resolved, bits: Bits, prefix: Prefix | 
       immBytes(0n, n, bytes);
     } else immBytes(BigInt(o as bigint), n, bytes);
   }
+  return { bytes: Uint8Array.from(bytes), fixups, text: '' };
+}
+
+/** nasm text of the chosen form (built once, for the winner only). */
+function textOf(mn: string, form: Form, r: Resolved, prefix: Prefix | undefined): string {
+  const pats = patsOf(form);
   // mov r64, u32 is encoded as mov r32, imm32: print that, it is what the bytes say.
-  const shown = form.noW ? ops.map((o) => (isReg(o) ? [...REGISTERS.values()].find((x) => x.size === 32 && x.num === o.num)! : o)) : ops;
-  const text = `${prefix ? prefix + ' ' : ''}${mn}${ops.length ? ' ' + shown.map((o, i) => showOp(o, pats[i]!, r.osz)).join(', ') : ''}`;
-  return { bytes: Uint8Array.from(bytes), fixups, text };
+  const shown = form.noW ? r.ops.map((o) => (isReg(o) ? [...REGISTERS.values()].find((x) => x.size === 32 && x.num === o.num)! : o)) : r.ops;
+  return `${prefix ? prefix + ' ' : ''}${mn}${shown.length ? ' ' + shown.map((o, i) => showOp(o, pats[i]!, r.osz)).join(', ') : ''}`;
 }
 
 export function describe(mn: string, ops: readonly Operand[], prefix?: Prefix): string {
@@ -334,48 +346,46 @@ export function describe(mn: string, ops: readonly Operand[], prefix?: Prefix): 
 
 /** Encode one instruction; throws AsmError naming the instruction, its operands and why. */
 export function encode(mn: string, given: readonly Operand[], bits: Bits, prefix?: Prefix): Encoded {
-  const where = describe(mn, given, prefix);
+  let whereText: string | undefined;
+  const where = (): string => (whereText ??= describe(mn, given, prefix));
   // mem.rip(label) in 32-bit mode is the label's absolute address (there is no RIP-relative form).
   const ops = bits === 32 ? given.map((o) => (isMem(o) && o.rip ? { ...o, rip: false } : o)) : given;
   const forms = FORMS[mn];
-  if (!forms) throw new AsmError(where, `unknown instruction "${mn}"`);
+  if (!forms) throw new AsmError(where(), `unknown instruction "${mn}"`);
   for (const o of ops) {
     const regs = isReg(o) ? [o] : isMem(o) ? [o.base, o.index].filter((x): x is Reg => !!x) : [];
     for (const x of regs) {
-      if (bits === 32 && isLongModeOnly(x)) throw new AsmError(where, `${x.name} does not exist in 32-bit mode`);
+      if (bits === 32 && isLongModeOnly(x)) throw new AsmError(where(), `${x.name} does not exist in 32-bit mode`);
     }
-    if (typeof o === 'number' && !Number.isSafeInteger(o)) throw new AsmError(where, `immediate ${o} is not a safe integer; pass a bigint`);
+    if (typeof o === 'number' && !Number.isSafeInteger(o)) throw new AsmError(where(), `immediate ${o} is not a safe integer; pass a bigint`);
   }
-  let best: Encoded | undefined;
+  let best: { enc: Encoded; form: Form; r: Resolved } | undefined;
   let fail: NoMatch | undefined;
   for (const form of forms) {
-    let r: Resolved;
-    try {
-      r = match(form, ops, bits);
-    } catch (e) {
-      if (!(e instanceof NoMatch)) throw e;
-      if (!fail || e.rank >= fail.rank) fail = e; // the last, widest form explains best
+    const r = match(form, ops, bits);
+    if (r instanceof NoMatch) {
+      if (!fail || r.rank >= fail.rank) fail = r; // the last, widest form explains best
       continue;
     }
-    const enc = emit(mn, form, r, bits, prefix, where);
-    if (!best || enc.bytes.length < best.bytes.length) best = enc;
+    const enc = emit(form, r, bits, prefix, where);
+    if (!best || enc.bytes.length < best.enc.bytes.length) best = { enc, form, r };
   }
   if (!best) {
     let why = fail && fail.rank > 0 ? fail.why : `no ${bits}-bit encoding takes these operands (${ops.map(kindOf).join(', ') || 'none'})`;
     if (fail?.rank === 2 && ops.some(isMem) && ops.some((o) => isImm(o) && !fitsS(asSigned(BigInt(o), 64), 32))) {
       why = `a 64-bit immediate cannot be stored to memory: only mov r64, imm64 takes one; memory gets a sign-extended imm32 (${fail.why})`;
     }
-    throw new AsmError(where, why);
+    throw new AsmError(where(), why);
   }
   if (prefix === 'lock') {
-    if (!LOCKABLE.has(mn) || !isMem(ops[0]!)) throw new AsmError(where, 'lock needs a read-modify-write instruction with a memory destination (SDM 8.1.2.2)');
+    if (!LOCKABLE.has(mn) || !isMem(ops[0]!)) throw new AsmError(where(), 'lock needs a read-modify-write instruction with a memory destination (SDM 8.1.2.2)');
   }
   if (prefix && prefix !== 'lock') {
     const stem = mn.replace(/[bwdq]$/, '');
     const ok = prefix === 'rep' ? ['movs', 'stos', 'lods', 'ins', 'outs', 'cmps', 'scas'].includes(stem) : ['cmps', 'scas'].includes(stem);
-    if (!ok || ops.length) throw new AsmError(where, `${prefix} applies only to string instructions${prefix === 'rep' ? '' : ' cmps/scas'}`);
+    if (!ok || ops.length) throw new AsmError(where(), `${prefix} applies only to string instructions${prefix === 'rep' ? '' : ' cmps/scas'}`);
   }
-  return best;
+  return { ...best.enc, text: textOf(mn, best.form, best.r, prefix) };
 }
 
 
