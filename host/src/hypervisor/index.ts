@@ -5,3 +5,4 @@ export * from './kvm.js';
 export * from './xen.js';
 export * from './hyperv.js';
 export * from './vmware.js';
+export * from './pvio.js';
