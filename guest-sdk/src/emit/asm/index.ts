@@ -19,4 +19,3 @@ export function toGas(img: Image): string {
 export function fallbackCounts(img: Image): { nasmFallbacks: number; gasFallbacks: number } {
   return { nasmFallbacks: asmSource(img, 'nasm').fallbacks.length, gasFallbacks: asmSource(img, 'gas').fallbacks.length };
 }
-export type { AsmSource as AsmSourceResult };

@@ -206,10 +206,10 @@ function emitText(c: Ctx, sec: SectionName, bytes: Uint8Array, insns: readonly I
   const starts = new Set(insns.map((i) => i.offset));
   const nasm = c.syn === 'nasm';
   const sites = new Map(c.img.patchSites.filter((p) => p.section === sec).map((p) => [p.offset, p]));
-  // First pass only to learn the labels that operands need (targets may sit before their users).
-  const lines: { i: Insn; text?: string; why: string }[] = [];
+  // Format everything before printing: operands may add labels at earlier offsets.
+  const lines: { i: Insn; text?: string; shown?: string; why: string }[] = [];
   for (const i of insns) {
-    if (!i.code) { lines.push({ i, why: 'bytes do not decode as one instruction' }); continue; }
+    if (!i.code) { lines.push({ i, shown: '(no instruction)', why: 'bytes do not decode as one instruction' }); continue; }
     const dec = new Decoder(c.img.bits, bytes.subarray(i.offset, i.offset + i.length), DecoderOptions.None);
     dec.ip = BigInt(i.offset);
     const ins = dec.decode();
@@ -221,7 +221,7 @@ function emitText(c: Ctx, sec: SectionName, bytes: Uint8Array, insns: readonly I
         const dec2 = new Decoder(c.img.bits, bytes.subarray(i.offset, i.offset + i.length), DecoderOptions.None);
         dec2.ip = BigInt(i.offset);
         const orig = dec2.decode();
-        lines.push({ i, why: `${shown.format(orig)} (${why.reason})` });
+        lines.push({ i, shown: shown.format(orig), why: why.reason });
         orig.free(); dec2.free(); shown.free();
       } else lines.push({ i, text, why: '' });
     } finally {
@@ -229,14 +229,14 @@ function emitText(c: Ctx, sec: SectionName, bytes: Uint8Array, insns: readonly I
       dec.free();
     }
   }
-  for (const { i, text, why } of lines) {
+  for (const { i, text, shown, why } of lines) {
     emitLabels(c, sec, i.offset);
     const site = sites.get(i.offset);
     if (site) c.out.push(`  ${nasm ? ';' : '#'} pvkit patch site: ${site.insn} in ${site.symbol} (3 bytes a host or the guest-patch routine may rewrite)`);
     if (text !== undefined) c.out.push(`  ${text}`);
     else {
-      c.fallbacks.push({ section: sec, offset: i.offset, text: why, reason: why });
-      emitBytes(c, sec, bytes, i.offset, i.offset + i.length, why);
+      c.fallbacks.push({ section: sec, offset: i.offset, text: shown ?? '', reason: why });
+      emitBytes(c, sec, bytes, i.offset, i.offset + i.length, `${shown} (${why})`);
     }
   }
   emitLabels(c, sec, bytes.length);
@@ -247,11 +247,11 @@ function emitData(c: Ctx, sec: SectionName, bytes: Uint8Array): void {
   let at = 0;
   for (const cut of [...cuts, bytes.length]) {
     emitLabels(c, sec, at);
-    // a relocation field straddling a label cannot happen in a valid image we emit; keep fields whole anyway
+    // validateImage rejects labels inside relocation fields, so each chunk holds whole fields
     emitBytes(c, sec, bytes, at, cut);
     at = cut;
   }
-  emitLabels(c, sec, bytes.length);
+  if (bytes.length > 0) emitLabels(c, sec, bytes.length);
 }
 
 /** Assembler source for the image in the given syntax, with the list of byte fallbacks. */
@@ -268,22 +268,16 @@ export function asmSource(img: Image, syn: Syntax): AsmSource {
     const text = secs.find((s) => s.name === '.text');
     const decoded = text ? decodeText(img) : undefined;
     if (decoded) for (const off of decoded.labels) if (!labelAt(c, '.text', off)) addLabel(c, '.text', off, genLabel(syn, '.text', off));
-    // Text first (it creates labels in data sections for RIP-relative targets), then assemble the file.
-    const body: string[] = [];
-    for (const s of secs) {
-      c.out.length = 0;
-      if (s.name === '.text') emitText(c, s.name, s.bytes, decoded!.insns);
-      body.push(`__SECTION__${s.name}`);
-      body.push(...c.out);
-    }
-    // data sections after text so their labels include RIP-relative targets found in text
+    // Text first: its RIP-relative operands may create labels in the data sections.
+    const textLines: string[] = [];
+    if (text) { emitText(c, '.text', text.bytes, decoded!.insns); textLines.push(...c.out); }
     const final: string[] = [];
-    for (const line of body) {
-      if (!line.startsWith('__SECTION__')) { final.push(line); continue; }
-      const name = line.slice('__SECTION__'.length) as SectionName;
-      const sec = secs.find((s) => s.name === name)!;
-      final.push('', ...sectionHeader(c, name, sec.align));
-      if (name !== '.text') { c.out.length = 0; emitData(c, name, sec.bytes); final.push(...c.out); }
+    for (const sec of secs) {
+      final.push('', ...sectionHeader(c, sec.name, sec.align));
+      if (sec.name === '.text') { final.push(...textLines); continue; }
+      c.out.length = 0;
+      emitData(c, sec.name, sec.bytes);
+      final.push(...c.out);
     }
     const head = fileHeader(c, secs.map((s) => s.name));
     const tail = syn === 'gas' ? symbolTypes(c) : [];
