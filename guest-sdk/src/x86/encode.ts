@@ -6,7 +6,9 @@ import { FORMS, LOCKABLE, type Form } from './forms.js';
 import { type LabelRef, type Mem, type Operand, type Size, isImm, isLabel, isMem, isReg, showMem, showLabel, hex } from './operands.js';
 import { REGISTERS, type Reg, isLongModeOnly } from './registers.js';
 
-export type Bits = 32 | 64;
+import { type Bits, type ModRM, encodeModRM, fitsS, immBytes } from './modrm.js';
+
+export type { Bits };
 export type Prefix = 'lock' | 'rep' | 'repe' | 'repne';
 
 /** A place in the instruction that holds a label's address (abs) or its distance from the instruction end (pcrel). */
@@ -74,9 +76,6 @@ class NoMatch {
 }
 
 const POW = (n: number): bigint => 1n << BigInt(n);
-function fitsS(v: bigint, bits: number): boolean {
-  return v >= -POW(bits - 1) && v < POW(bits - 1);
-}
 /** Two's-complement value of v in `bits` bits as a signed number. */
 function asSigned(v: bigint, bits: number): bigint {
   return BigInt.asIntN(bits, v);
@@ -183,11 +182,6 @@ function immProblem(imm: string, o: Operand, osz: number): NoMatch | undefined {
   }
 }
 
-function immBytes(v: bigint, n: number, out: number[]): void {
-  const u = BigInt.asUintN(n * 8, v);
-  for (let i = 0; i < n; i++) out.push(Number((u >> BigInt(8 * i)) & 0xffn));
-}
-
 function immWidth(p: string, osz: number): number {
   switch (p) {
     case 'iv': return osz === 16 ? 2 : 4;
@@ -197,67 +191,6 @@ function immWidth(p: string, osz: number): number {
     case 'u32': return 4;
     default: return 0;
   }
-}
-
-interface ModRM {
-  bytes: number[];
-  rexB: boolean;
-  rexX: boolean;
-  /** Displacement location relative to the ModRM byte and its label, if any. */
-  fix?: { at: number; ref: LabelRef; pcrel: boolean };
-}
-
-function encodeModRM(where: () => string, regField: number, rm: Reg | Mem, bits: Bits): ModRM {
-  if (isReg(rm)) return { bytes: [0xc0 | ((regField & 7) << 3) | (rm.num & 7)], rexB: rm.num >= 8, rexX: false };
-  const m = rm;
-  const r3 = (regField & 7) << 3;
-  if (m.rip) {
-    return { bytes: [r3 | 5, 0, 0, 0, 0], rexB: false, rexX: false, fix: { at: 1, ref: m.label!, pcrel: true } };
-  }
-  for (const r of [m.base, m.index]) {
-    if (r && r.size !== bits) throw new AsmError(where(), `${r.name} cannot address memory in ${bits}-bit mode (address-size override is not supported); use a ${bits}-bit register`);
-  }
-  if (m.label && bits === 64) {
-    throw new AsmError(where(), `absolute label address ${showLabel(m.label)} in 64-bit mode needs a sign-extended 32-bit relocation; use mem.rip(label) instead`);
-  }
-  // disp32 is sign-extended to 64 bits in long mode (SDM 2.2.1.3) and wraps at 2^32 in 32-bit mode.
-  const disp = bits === 64 ? BigInt.asIntN(64, m.disp) : BigInt.asIntN(32, m.disp);
-  if (bits === 64 ? !fitsS(disp, 32) : m.disp < -POW(31) || m.disp >= POW(32)) {
-    throw new AsmError(where(), `displacement ${hex(m.disp)} does not fit ${bits === 64 ? 'a sign-extended 32-bit field (64-bit absolute addresses must be below 0x80000000 or at/above 0xffffffff80000000)' : '32 bits'}`);
-  }
-  const out: number[] = [];
-  const dispBytes = (n: number): void => immBytes(disp, n, out);
-  if (!m.base) {
-    // No base: disp32 alone (rm=101 in 32-bit; SIB with base=101,index=100 in 64-bit, where rm=101 means RIP).
-    if (!m.index && bits === 32) {
-      out.push(r3 | 5);
-    } else {
-      out.push(r3 | 4);
-      const idx = m.index ? m.index.num & 7 : 4;
-      out.push((m.index ? Math.log2(m.scale) << 6 : 0) | (idx << 3) | 5);
-    }
-    const at = out.length;
-    dispBytes(4);
-    return { bytes: out, rexB: false, rexX: !!m.index && m.index.num >= 8, fix: m.label ? { at, ref: m.label, pcrel: false } : undefined };
-  }
-  const b = m.base.num & 7;
-  const mod = m.label ? 2 : disp === 0n && b !== 5 ? 0 : fitsS(disp, 8) ? 1 : 2;
-  if (m.index || b === 4) {
-    out.push((mod << 6) | r3 | 4);
-    const idx = m.index ? m.index.num & 7 : 4;
-    out.push((m.index ? Math.log2(m.scale) << 6 : 0) | (idx << 3) | b);
-  } else {
-    out.push((mod << 6) | r3 | b);
-  }
-  const at = out.length;
-  if (mod === 1) dispBytes(1);
-  if (mod === 2) dispBytes(4);
-  return {
-    bytes: out,
-    rexB: m.base.num >= 8,
-    rexX: !!m.index && m.index.num >= 8,
-    fix: m.label ? { at, ref: m.label, pcrel: false } : undefined,
-  };
 }
 
 function showOp(o: Operand, p: Pat, osz: number): string {
