@@ -22,6 +22,8 @@ export const DETECT_SIZE = DETECT_OFFSETS.leaves + DETECT_MAX_LEAVES * DETECT_LE
 export const VENDOR = { VMCALL: 1, VMMCALL: 2 } as const;
 
 export const DETECT_STRUCT_C = [
+  '#ifndef PVKIT_DETECT_DEFINED /* shared by every ABI\'s header */',
+  '#define PVKIT_DETECT_DEFINED',
   '#define PVKIT_DETECT_MAX_LEAVES 4',
   '#define PVKIT_VENDOR_VMCALL 1  /* Intel and others: VMCALL (SDM Vol. 3C 26.1) */',
   '#define PVKIT_VENDOR_VMMCALL 2 /* AMD, Hygon: VMMCALL (APM Vol. 3) */',
@@ -32,6 +34,7 @@ export const DETECT_STRUCT_C = [
   '  uint32_t nleaves;  /* feature leaves below (0 when not found) */',
   '  struct { uint32_t leaf, eax, ebx, ecx, edx; } leaves[PVKIT_DETECT_MAX_LEAVES]; /* leaf 0 = above max_leaf */',
   '};',
+  '#endif',
 ].join('\n');
 
 /** Feature-leaf offsets (from the base) the detection reads: the distinct leaves of abi.features, ascending. */
