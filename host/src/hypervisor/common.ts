@@ -1,5 +1,6 @@
 // What every personality shares: the binding to a VM, exit counting, and the few engine operations a hook
 // needs that VcpuApi does not offer (guest exceptions, "do not advance RIP", the deterministic TSC).
+import type { AbiDefinition } from '@pvkit/shared-abi';
 import { defaultCpuid } from '../cpu/cpuid-default.js';
 import { Fault } from '../cpu/fault.js';
 import { Vcpu } from '../cpu/vcpu.js';
@@ -110,6 +111,10 @@ export function packStruct(
  */
 export interface PersonalityCore {
   readonly name: string;
+  /** CPUID base of this personality's leaves. */
+  readonly base: number;
+  /** The shared-abi definition it answers from (CPUID model and hypercall space used by the composition). */
+  readonly abi: AbiDefinition;
   /** [first, last] CPUID leaves this personality answers. */
   cpuidRange(): readonly [number, number];
   cpuidLeaf(v: VcpuApi, leaf: number, subleaf: number): CpuidResult;
@@ -188,6 +193,8 @@ export class CoreHooks implements HypervisorHooks {
 /** Base of the five personalities: a core that can also be attached to a VM on its own. */
 export abstract class Personality implements PersonalityCore {
   abstract readonly name: string;
+  abstract readonly base: number;
+  abstract readonly abi: AbiDefinition;
   protected vm: HvVm | undefined;
   abstract cpuidRange(): readonly [number, number];
   abstract cpuidLeaf(v: VcpuApi, leaf: number, subleaf: number): CpuidResult;

@@ -7,6 +7,7 @@ import {
   HV_X64_MSR, HV_X64_MSR_HYPERCALL_ENABLE, HV_X64_MSR_HYPERCALL_PAGE_ADDRESS_MASK, HVCALL, HYPERV_CPUID,
   HYPERV_FEATURES, HYPERV_HYPERCALLS, checkHvParamBlocks, decodeHvControl, encodeHvResult, hypervHypercallPage,
   signatureToRegs, validateHvControl, type HvHypercallDef,
+  hypervAbi,
 } from '@pvkit/shared-abi';
 import type { MmioSize } from '../bus/types.js';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
@@ -54,6 +55,7 @@ export interface HvCallRecord {
 
 export class HypervPersonality extends Personality {
   readonly name = 'hyperv';
+  readonly abi = hypervAbi;
   readonly base = HYPERV_CPUID.defaultBase;
   readonly features: readonly string[];
   repChunk: number;

@@ -6,3 +6,4 @@ export * from './xen.js';
 export * from './hyperv.js';
 export * from './vmware.js';
 export * from './pvio.js';
+export * from './compose.js';

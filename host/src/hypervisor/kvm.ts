@@ -4,6 +4,7 @@ import {
   KVM_CLOCK_PAIRING_WALLCLOCK, KVM_CPUID, KVM_FEATURE, KVM_HC, KVM_HINTS, KVM_HYPERCALLS, KVM_MSR_LAYOUTS, MSR_KVM,
   decodeMapGpaAttrs, kvmErrorResult, kvmHypercallInputs, kvmResult, reservedBits, signatureToRegs,
   type KvmErrnoName, type KvmFeatureName, type KvmMsrName,
+  kvmAbi,
 } from '@pvkit/shared-abi';
 import type { CpuidResult, VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
@@ -72,6 +73,7 @@ export interface KvmEvent {
 
 export class KvmPersonality extends Personality {
   readonly name = 'kvm';
+  readonly abi = kvmAbi;
   readonly base: number;
   readonly features: ReadonlySet<KvmFeatureName>;
   readonly realtimeHint: boolean;

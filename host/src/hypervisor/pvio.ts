@@ -5,7 +5,7 @@ import {
   PVIO_CPUID_LEAVES, PVIO_DEFAULT_BASE, PVIO_FEATURE, PVIO_HCPAGE_MSR_LAYOUT, PVIO_HC_FIRST, PVIO_HC_LAST,
   PVIO_MAX_LEAF_OFFSET, PVIO_MSR_HCPAGE_DEFAULT, PVIO_SIGNATURE, PVIO_VERSION_MAJOR, PVIO_VERSION_MINOR,
   checkPvioBase, dataProblems, decodeFields, parsePvioCall, pvioHypercallPage, pvioStatusReg, reservedBits,
-  signatureToRegs, type PvioAccess, type PvioFeatureName, type PvioStatusName,
+  signatureToRegs, makePvioAbi, type AbiDefinition, type PvioAccess, type PvioFeatureName, type PvioStatusName,
 } from '@pvkit/shared-abi';
 import type { IoSize, MmioSize } from '../bus/types.js';
 import { Vcpu } from '../cpu/vcpu.js';
@@ -32,6 +32,7 @@ export interface PvioOptions {
 export class PvioPersonality extends Personality {
   readonly name = 'pvio';
   readonly base: number;
+  readonly abi: AbiDefinition;
   /** Advertised features; clearing one at run time makes its calls -PVIO_ENOSYS (spec §8). */
   features: Set<PvioFeatureName>;
   readonly maxDoorbells: number;
@@ -45,6 +46,7 @@ export class PvioPersonality extends Personality {
     super();
     this.base = opts.base ?? PVIO_DEFAULT_BASE;
     checkPvioBase(this.base);
+    this.abi = makePvioAbi({ base: this.base });
     this.features = new Set(opts.features ?? PVIO_DEFAULT_FEATURES);
     for (const f of this.features) if (!(f in PVIO_FEATURE)) throw new RangeError(`PvioOptions.features: unknown feature ${JSON.stringify(f)}`);
     this.maxDoorbells = opts.maxDoorbells ?? 64;

@@ -4,6 +4,7 @@ import {
   CPUID_VMWARE_FEATURES_LEAF, VMWARE_CMD, VMWARE_CPUID, VMWARE_FEATURES, VMWARE_GETRAMSIZE_EBX,
   VMWARE_GETVERSION_DEFAULT_VERSION, VMWARE_HYPERVISOR_MAGIC, VMWARE_HYPERVISOR_PORT, VMWARE_UNSUPPORTED_EAX,
   VMWARE_VMX_TYPE_SCALABLE_SERVER, signatureToRegs,
+  vmwareAbi,
 } from '@pvkit/shared-abi';
 import { IoBusRouter } from '../bus/router.js';
 import type { IoSize, PioDevice } from '../bus/types.js';
@@ -28,6 +29,7 @@ export interface VmwareOptions {
 
 export class VmwarePersonality extends Personality {
   readonly name = 'vmware';
+  readonly abi = vmwareAbi;
   readonly base = VMWARE_CPUID.defaultBase;
   readonly version: number;
   readonly vmxType: number;

@@ -5,6 +5,7 @@ import {
   CONSOLEIO, HVMOP, SCHEDOP, XENVER, XEN_CONVENTION_X64, XEN_CONVENTION_X86, XEN_CPUID, XEN_CPUID_MAX_NUM_LEAVES,
   XEN_HC, XEN_HVM_CPUID, XEN_HYPERCALLS, XEN_HYPERCALL_MSR_READ_VALUE, decodeXenHypercallMsr, signatureToRegs,
   xenErrorResult, xenHypercallPage, xenLayout, xenResult, xenSignatureEax, type Gpr, type XenErrnoName,
+  xenAbi,
 } from '@pvkit/shared-abi';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
@@ -41,6 +42,7 @@ export interface XenOptions {
 
 export class XenPersonality extends Personality {
   readonly name = 'xen';
+  readonly abi = xenAbi;
   readonly base: number;
   readonly msrBase: number;
   readonly leafLimit: number;
