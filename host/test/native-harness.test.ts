@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { assembleSnippets, hasGnuAs } from './native/assemble.js';
 import { generateCases } from './native/generator.js';
 import { type HarnessBuild, type MachineCase, buildHarness, runNative } from './native/harness.js';
-import { AF, CF, FLAG_MASK, OF, PF, SCRATCH_BASE, SF, ZF, type Bits } from './native/layout.js';
+import { AF, CF, CODE_BASE, FLAG_MASK, OF, PF, SCRATCH_BASE, SF, ZF, type Bits } from './native/layout.js';
 import { regName, widthMask, type Width } from './native/context.js';
 import { Rng } from './native/rng.js';
 import { OPS } from './native/ops.js';
@@ -86,7 +86,8 @@ describe.each([64, 32] as const)('native harness, %i-bit', (bits) => {
     const [code] = assembleSnippets([[bits === 64 ? 'div rcx' : 'div ecx']], bits);
     const regs = Array.from({ length: nregs }, () => 0n);
     const [r, after] = run(bits, [{ code: code!, regs, flags: 0 }, { code: code!, regs: regs.map((_, i) => (i === 1 ? 3n : 0n)), flags: 0 }]);
-    expect(r).toEqual({ kind: 'fault', signal: constants.signals.SIGFPE });
+    // a fault: RIP still at the div (nothing retired), registers as loaded
+    expect(r).toEqual({ kind: 'fault', signal: constants.signals.SIGFPE, rip: CODE_BASE, regs, flags: 0 });
     expect(after?.kind).toBe('ok'); // the harness keeps going after a fault
   });
 

@@ -6,7 +6,48 @@ import { type Bits, FLAG_MASK, GPR32, GPR64, flagText } from './layout.js';
 import { regName, type Width } from './context.js';
 
 /** Emulator outcome: like the native one, or an exit that is not the final hlt. */
-export type EmuResult = MachineResult | { readonly kind: 'exit'; readonly text: string; readonly vector?: number };
+export type EmuResult =
+  | MachineResult
+  | {
+      readonly kind: 'exit';
+      readonly text: string;
+      readonly vector?: number;
+      /** vCPU state after the exit: RIP (not advanced past a fault), GPRs, flags. */
+      readonly rip?: bigint;
+      readonly regs?: bigint[];
+      readonly flags?: number;
+    };
+
+/**
+ * Which exception vectors Linux reports as which signal in user mode (arch/x86/kernel/traps.c): #DE SIGFPE,
+ * #BP SIGTRAP, #UD SIGILL, #OF/#GP/#PF SIGSEGV, #SS SIGBUS.
+ */
+export const SIGNAL_VECTORS: Readonly<Record<number, readonly number[]>> = {
+  8: [0], // SIGFPE
+  5: [3], // SIGTRAP
+  4: [6], // SIGILL
+  11: [4, 13, 14], // SIGSEGV
+  7: [12], // SIGBUS
+};
+
+/** A case that faults natively must give the matching exception with the same architectural state. */
+export function compareFault(c: GenCase, bits: Bits, nat: MachineResult, emu: EmuResult): Mismatch[] {
+  const names = bits === 64 ? GPR64 : GPR32;
+  if (nat.kind !== 'fault') return [{ c, severity: 'defined', what: 'outcome', native: 'completed', emulated: emu.kind }];
+  const e = emu.kind === 'exit' ? emu : undefined;
+  const out: Mismatch[] = [];
+  const allowed = SIGNAL_VECTORS[nat.signal] ?? [];
+  if (e?.vector === undefined || !allowed.includes(e.vector)) {
+    const got = emu.kind === 'exit' ? emu.text : emu.kind === 'ok' ? 'completed' : `signal ${emu.signal}`;
+    return [{ c, severity: 'defined', what: 'exception', native: `signal ${nat.signal} (vector ${allowed.join('/')})`, emulated: got }];
+  }
+  if (e.rip !== nat.rip) out.push({ c, severity: 'defined', what: 'rip', native: hex(nat.rip), emulated: hex(e.rip ?? -1n) });
+  for (let i = 0; i < names.length; i++) {
+    if (e.regs?.[i] !== nat.regs[i]) out.push({ c, severity: 'defined', what: names[i]!, native: hex(nat.regs[i]!), emulated: hex(e.regs?.[i] ?? -1n) });
+  }
+  if (e.flags !== nat.flags) out.push({ c, severity: 'defined', what: 'flags', native: flagText(nat.flags), emulated: flagText(e.flags ?? 0) });
+  return out;
+}
 
 export interface Mismatch {
   readonly c: GenCase;

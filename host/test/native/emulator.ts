@@ -14,8 +14,8 @@ export class EmulatorRunner {
   readonly vcpu: Vcpu;
   private readonly scratch: Uint8Array;
 
-  constructor(readonly bits: Bits, readonly budget = 1000) {
-    this.vm = new Vm({ mode: bits === 64 ? 'long64' : 'prot32' });
+  constructor(readonly bits: Bits, readonly budget = 1000, cpl: 0 | 3 = 0) {
+    this.vm = new Vm({ mode: bits === 64 ? 'long64' : 'prot32', vcpus: [{ cpl }] });
     this.vm.memory.addRam(CODE_BASE, CODE_SIZE, 'code');
     this.scratch = this.vm.memory.addRam(SCRATCH_BASE, SCRATCH_PAGE, 'scratch').bytes;
     this.vcpu = this.vm.vcpu(0);
@@ -39,7 +39,14 @@ export class EmulatorRunner {
     const exit: Exit = this.vm.run({ budget: this.budget });
     const end = CODE_BASE + BigInt(c.code.length) + 1n;
     if (exit?.kind !== 'Hlt' || this.vcpu.rip !== end) {
-      return { kind: 'exit', text: describeExit(exit), ...(exit.kind === 'Exception' ? { vector: exit.vector } : {}) };
+      return {
+        kind: 'exit',
+        text: describeExit(exit),
+        ...(exit.kind === 'Exception' ? { vector: exit.vector } : {}),
+        rip: this.vcpu.rip,
+        regs: Array.from({ length: n }, (_, i) => this.vcpu.getReg(i)),
+        flags: Number(this.vcpu.rflags) & FLAG_MASK,
+      };
     }
     return {
       kind: 'ok',

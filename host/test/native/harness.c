@@ -1,7 +1,8 @@
 /* Native differential harness: runs small user-mode x86 snippets on the real CPU.
  * stdin, one case per line:  <codehex> <reg0> .. <reg(N-1)> <flags> <scratchhex>
  *   regs in hex, in encoding order (rax rcx rdx rbx rsp rbp rsi rdi [r8..r15]); N = 16 (64-bit) or 8 (32-bit).
- * stdout, one line per case:  ok <reg0> .. <reg(N-1)> <flags> <scratchhex>   or   fault <signo>
+ * stdout, one line per case:  ok <reg0> .. <reg(N-1)> <flags> <scratchhex>
+ *   or  fault <signo> <rip> <reg0> .. <reg(N-1)> <flags>  (state at the fault, from the signal context)
  * The code is copied to CODE_BASE (fixed, so emulators can use the same addresses), followed by a jump back to
  * the trampoline (tramp64.S / tramp32.S), which loads/stores every GPR and RFLAGS without using the stack. */
 #define _GNU_SOURCE
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 
 #if defined(__x86_64__)
 #define NREGS 16
@@ -32,8 +34,22 @@ extern void case_return(void);
 
 static sigjmp_buf fault_jmp;
 static volatile int fault_sig;
+/* Architectural state at the fault, from the signal's ucontext: GPRs in encoding order, then RIP and RFLAGS. */
+static uintptr_t fault_regs[NREGS], fault_ip, fault_flags;
 
-static void on_fault(int sig) {
+static void on_fault(int sig, siginfo_t *si, void *ctx) {
+  (void)si;
+  const greg_t *g = ((ucontext_t *)ctx)->uc_mcontext.gregs;
+#if defined(__x86_64__)
+  static const int order[16] = {REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+                                REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+  fault_ip = (uintptr_t)g[REG_RIP];
+#else
+  static const int order[8] = {REG_EAX, REG_ECX, REG_EDX, REG_EBX, REG_UESP, REG_EBP, REG_ESI, REG_EDI};
+  fault_ip = (uintptr_t)g[REG_EIP];
+#endif
+  for (int i = 0; i < NREGS; i++) fault_regs[i] = (uintptr_t)g[order[i]];
+  fault_flags = (uintptr_t)g[REG_EFL];
   fault_sig = sig;
   siglongjmp(fault_jmp, 1);
 }
@@ -73,8 +89,8 @@ int main(void) {
   sigaltstack(&ss, NULL);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_fault;
-  sa.sa_flags = SA_ONSTACK | SA_NODEFER;
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_ONSTACK | SA_NODEFER | SA_SIGINFO;
   int sigs[] = {SIGFPE, SIGSEGV, SIGILL, SIGBUS, SIGTRAP};
   for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 
@@ -119,7 +135,9 @@ int main(void) {
       run_case();
     }
     if (fault_sig) {
-      printf("fault %d\n", fault_sig);
+      printf("fault %d %llx", fault_sig, (unsigned long long)fault_ip);
+      for (int i = 0; i < NREGS; i++) printf(" %llx", (unsigned long long)fault_regs[i]);
+      printf(" %llx\n", (unsigned long long)(fault_flags & 0xCD5));
       continue;
     }
     printf("ok");

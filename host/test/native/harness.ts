@@ -20,7 +20,14 @@ export interface MachineCase {
 
 export type MachineResult =
   | { readonly kind: 'ok'; readonly regs: bigint[]; readonly flags: number; readonly scratch: Uint8Array }
-  | { readonly kind: 'fault'; readonly signal: number };
+  | {
+      readonly kind: 'fault';
+      readonly signal: number;
+      /** State at the fault (signal context): RIP of the faulting instruction (after it, for traps), GPRs, flags. */
+      readonly rip: bigint;
+      readonly regs: bigint[];
+      readonly flags: number;
+    };
 
 export type HarnessBuild = { readonly ok: true; readonly path: string; readonly bits: Bits } | { readonly ok: false; readonly reason: string };
 
@@ -68,8 +75,12 @@ export function caseLine(c: MachineCase, bits: Bits): string {
 
 function parseLine(line: string, bits: Bits, index: number): MachineResult {
   const f = line.trim().split(/\s+/);
-  if (f[0] === 'fault') return { kind: 'fault', signal: Number(f[1]) };
   const n = gprCount(bits);
+  if (f[0] === 'fault') {
+    if (f.length !== n + 4) throw new Error(`harness fault line for case ${index} is malformed: ${JSON.stringify(line)}`);
+    const regs = f.slice(3, n + 3).map((x) => BigInt(`0x${x}`));
+    return { kind: 'fault', signal: Number(f[1]), rip: BigInt(`0x${f[2]}`), regs, flags: parseInt(f[n + 3]!, 16) };
+  }
   if (f[0] !== 'ok' || f.length !== n + 3) throw new Error(`harness output for case ${index} is malformed: ${JSON.stringify(line)}`);
   const regs = f.slice(1, n + 1).map((x) => BigInt(`0x${x}`));
   const flags = parseInt(f[n + 1]!, 16);
