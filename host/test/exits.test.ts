@@ -195,3 +195,25 @@ describe.skipIf(!hasNasm)('exits that wait for the caller', () => {
     expect(r.vm.vcpus[0]!.getReg('rax')).toBe(42n);
   });
 });
+
+describe.skipIf(!hasNasm)('32-bit protected mode addressing', () => {
+  it('0x67 selects 16-bit ModRM addressing (BX+SI+disp, BP+DI, disp16) with 16-bit wrap', () => {
+    const vm = vmWith(nasm(`
+      a16 mov eax, [bx+si+4]
+      a16 mov ecx, [bp+di]
+      a16 mov edx, [0x9010]
+      a16 mov [bx+si-2], dl
+      hlt`, 32), { mode: 'prot32' });
+    const v = vm.vcpus[0]!;
+    v.setReg('rbx', 0xffff9000n); // upper half ignored by 16-bit addressing
+    v.setReg('rsi', 0x8n);
+    v.setReg('rbp', 0x9000n);
+    v.setReg('rdi', 0x20n);
+    vm.memory.writeBytes(0x9000, Uint8Array.from({ length: 64 }, (_, i) => i));
+    expect(vm.run().kind).toBe('Hlt');
+    expect(v.getReg('rax')).toBe(0x0f0e0d0cn);
+    expect(v.getReg('rcx')).toBe(0x23222120n);
+    expect(v.getReg('rdx')).toBe(0x13121110n);
+    expect(vm.memory.readBytes(0x9006, 1)[0]).toBe(0x10);
+  });
+});

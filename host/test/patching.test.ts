@@ -82,3 +82,16 @@ describe.skipIf(!hasNasm)('lazy #UD patching', () => {
     expect(vm.patchCounts.get(BigInt(CODE))).toBe(2);
   });
 });
+
+describe('lazy #UD patching at the canonical boundary', () => {
+  it('a foreign hypercall in the last 3 bytes below 2^47 is patched and runs; the next fetch is #GP', () => {
+    const vm = new Vm({ memory: { physBits: 48 } });
+    const top = 2 ** 47;
+    vm.memory.addRam(top - 0x1000, 0x1000);
+    vm.memory.writeBytes(top - 3, VMMCALL_BYTES as number[]);
+    vm.vcpus[0]!.rip = BigInt(top - 3);
+    expect(vm.run()).toMatchObject({ kind: 'Hypercall', insn: 'vmcall', rip: BigInt(top - 3) });
+    expect([...vm.memory.readBytes(top - 3, 3)]).toEqual([...VMCALL_BYTES]);
+    expect(vm.run()).toMatchObject({ kind: 'Exception', vector: 13, address: BigInt(top) });
+  });
+});

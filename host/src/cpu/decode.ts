@@ -213,16 +213,12 @@ export function decode(buf: Uint8Array, avail: number, mode64: boolean): DecodeR
       if (d.mod !== 3) {
         d.mem = true;
         if (asz === 2) {
-          const bases = [3, 3, 5, 5, 6, 7, 5, 3];
-          const idx = [6, 7, 6, 7, -1, -1, -1, -1];
+          // 16-bit addressing (SDM Vol. 2 Table 2-1): BX+SI, BX+DI, BP+SI, BP+DI, SI, DI, BP (disp16 if mod 0), BX.
           if (d.mod === 0 && rm === 6) {
-            d.disp = need() | (need() << 8);
-            d.disp = (d.disp << 16) >> 16;
+            d.disp = ((need() | (need() << 8)) << 16) >> 16;
           } else {
-            d.base = rm < 4 ? bases[rm]! : bases[rm]!;
-            d.index = idx[rm]!;
-            if (rm === 4) d.base = 6;
-            if (rm === 5) d.base = 7;
+            d.base = [3, 3, 5, 5, 6, 7, 5, 3][rm]!;
+            d.index = [6, 7, 6, 7, -1, -1, -1, -1][rm]!;
             if (d.mod === 1) d.disp = (need() << 24) >> 24;
             else if (d.mod === 2) d.disp = ((need() | (need() << 8)) << 16) >> 16;
           }
