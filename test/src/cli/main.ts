@@ -6,6 +6,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 
 const commands: Record<string, Command> = {
   abi: { summary: 'list, show, validate, diff ABIs and generate C headers', load: () => import('./abi.js') },
+  bench: { summary: 'benchmarks of the emulator (table + JSON)', load: () => import('./bench.js') },
   demo: { summary: 'the end-to-end demo (what `npm start` runs)', load: () => import('./demo.js') },
   gen: { summary: 'guest stubs for an ABI and strategy as bin, hex, nasm, gas, C header, ELF or JSON', load: () => import('./gen.js') },
 };
