@@ -31,6 +31,8 @@ export const ZF = 1 << 6;
 export const SF = 1 << 7;
 export const DF = 1 << 10;
 export const OF = 1 << 11;
+/** The six arithmetic status flags. */
+export const ARITH = CF | PF | AF | ZF | SF | OF;
 /** The flags the harness loads and compares: CF PF AF ZF SF OF and DF. */
 export const FLAG_MASK = CF | PF | AF | ZF | SF | DF | OF;
 
