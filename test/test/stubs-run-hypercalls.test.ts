@@ -2,13 +2,19 @@
 // detection (incl. KVM at 0x40000100 behind Hyper-V leaves), every wrapper of every built-in ABI putting
 // number/arguments/fixed values in exactly the ABI's registers and returning the hook's results, the
 // Hyper-V rep loop, and the C ABI (callee-saved registers and the stack pointer kept).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_ABIS, type AbiDefinition, type Slot, hypervAbi, kvmAbi, pvioAbi, vmwareAbi, xenAbi } from '@pvkit/shared-abi';
+import { BUILTIN_ABIS, type AbiDefinition, type Slot, hypervAbi, kvmAbi, loadAbiJson, pvioAbi, vmwareAbi, xenAbi } from '@pvkit/shared-abi';
 import { DETECT_LEAF_SIZE, DETECT_OFFSETS, REGISTERS, STRATEGIES, checkCombination, featureLeaves, generateStubs, type WrapperPlan } from '@pvkit/guest-sdk';
 import { GPR_NAMES, type GprName, type HypervisorHooks, type Vendor, type VcpuApi } from '@pvkit/host';
 import { IMAGE, StubVm, abiCpuid, type CpuidLayer } from './support/stubs-vm.js';
 
 const BUF = 0x30000n;
+/** A user-defined ABI from its JSON file: the generator has no special case for it. */
+const MYDEV_FILE = join(import.meta.dirname, '..', '..', 'shared-abi', 'examples', 'mydev.json');
+const mydev = loadAbiJson(readFileSync(MYDEV_FILE, 'utf8'), MYDEV_FILE);
+const ALL = [...BUILTIN_ABIS, mydev];
 const VENDORS: Vendor[] = ['intel', 'amd'];
 const BITS = [64, 32] as const;
 
@@ -39,12 +45,13 @@ function detectStruct(sv: StubVm): { base: number; maxLeaf: number; vendor: numb
 
 describe('detection in the emulator', () => {
   const cases: { name: string; abi: AbiDefinition; layers: CpuidLayer[]; want: number }[] = [
-    ...BUILTIN_ABIS.map((abi) => ({ name: `${abi.name} alone`, abi, layers: [{ abi, base: abi.cpuid.defaultBase }], want: abi.cpuid.defaultBase })),
+    ...ALL.map((abi) => ({ name: `${abi.name} alone`, abi, layers: [{ abi, base: abi.cpuid.defaultBase }], want: abi.cpuid.defaultBase })),
     { name: 'kvm behind Hyper-V leaves', abi: kvmAbi, layers: [{ abi: hypervAbi, base: 0x40000000 }, { abi: kvmAbi, base: 0x40000100 }], want: 0x40000100 },
     { name: 'hyperv in front of kvm', abi: hypervAbi, layers: [{ abi: hypervAbi, base: 0x40000000 }, { abi: kvmAbi, base: 0x40000100 }], want: 0x40000000 },
     { name: 'xen at the Viridian slot 0x40000100', abi: xenAbi, layers: [{ abi: hypervAbi, base: 0x40000000 }, { abi: xenAbi, base: 0x40000100 }], want: 0x40000100 },
     { name: 'hyperv only at 0x40000100 (fixed detection looks at 0x40000000 only)', abi: hypervAbi, layers: [{ abi: kvmAbi, base: 0x40000000 }, { abi: hypervAbi, base: 0x40000100 }], want: 0 },
     { name: 'kvm absent', abi: kvmAbi, layers: [{ abi: xenAbi, base: 0x40000000 }], want: 0 },
+    { name: 'mydev at 0x40000200 behind Hyper-V and KVM', abi: mydev, layers: [{ abi: hypervAbi, base: 0x40000000 }, { abi: kvmAbi, base: 0x40000100 }, { abi: mydev, base: 0x40000200 }], want: 0x40000200 },
   ];
   for (const bits of BITS) {
     for (const vendor of VENDORS) {
@@ -103,8 +110,8 @@ function resultValues(conv: WrapperPlan['conv'], bits: 64 | 32): bigint[] {
   });
 }
 
-describe('every wrapper of every built-in ABI puts nr and arguments in the ABI registers', () => {
-  for (const abi of BUILTIN_ABIS) {
+describe('every wrapper of every built-in ABI (and a user JSON ABI) puts nr and arguments in the ABI registers', () => {
+  for (const abi of ALL) {
     for (const bits of BITS) {
       const g = generateStubs({ abi, strategy: 'host-patch', bits, origin: IMAGE });
       const plans = g.wrappers.filter((p) => !p.rep);

@@ -9,7 +9,7 @@
 
 import { PVIO_DESC_LAYOUT, PVIO_FEATURE, PVIO_HC, PVIO_LEAF, type AbiDefinition, type CallingConvention } from '@pvkit/shared-abi';
 import type { Asm } from '../x86/asm.js';
-import { byte, dword, mem, qword, word } from '../x86/operands.js';
+import { type Mem, byte, dword, mem, qword, word } from '../x86/operands.js';
 import type { Reg } from '../x86/registers.js';
 import { reg, regOf } from './cabi.js';
 import { DETECT_LEAF_SIZE, DETECT_OFFSETS, featureLeaves } from './detect.js';
@@ -95,7 +95,7 @@ function emitAccess(a: Asm, kind: Kind, size: 1 | 2 | 4 | 8, write: boolean, tra
   const desc = descBits(size, write, pio);
   const eax = reg('eax'), ebx = reg('ebx'), ecx = reg('ecx'), edx = reg('edx'), esi = reg('esi');
   const plain = a.newLabel('plain'), fail = a.newLabel('fail');
-  const sizeMem = (m: import('../x86/operands.js').Mem) => (size === 1 ? byte(m) : size === 2 ? word(m) : size === 4 ? dword(m) : qword(m));
+  const sizeMem = (m: Mem) => (size === 1 ? byte(m) : size === 2 ? word(m) : size === 4 ? dword(m) : qword(m));
   a.global(sym).label(sym);
   a.test(dword(dataRef(a, FEATURES_VAR)), 1 << bit).jcc('z', plain);
   const scratch = traps.needsScratch(conv) ? reg(w ? 'r11' : 'edi') : undefined;

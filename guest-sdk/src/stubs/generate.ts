@@ -59,6 +59,9 @@ export function generateStubs(o: GenerateOptions): Generated {
     if (seen.has(hc.name)) continue;
     seen.add(hc.name);
     for (const p of planWrappers(abi, hc, convs)) {
+      if (sig[p.symbol] !== undefined) {
+        throw new AbiError([{ path: `${abi.name}.hypercalls[${hc.name}]`, value: p.symbol, message: 'its C symbol name is already taken by another hypercall or routine of this ABI' }]);
+      }
       emitWrapper(a, p, traps);
       sig[p.symbol] = p.prototype;
       plans.push(p);

@@ -8,7 +8,7 @@
 
 import { AbiError, HV_X64_MSR, type AbiDefinition } from '@pvkit/shared-abi';
 import type { Asm } from '../x86/asm.js';
-import { dword } from '../x86/operands.js';
+import { type Mem, dword } from '../x86/operands.js';
 import { CFunc, reg } from './cabi.js';
 import { dataRef, names } from './names.js';
 
@@ -54,7 +54,7 @@ export function emitHcpageSetup(a: Asm, abi: AbiDefinition): void {
       if (or) a.or(reg('rax'), Number(or));
       a.mov(reg('rdx'), reg('rax')).shr(reg('rdx'), 32);
     } else {
-      const l = f.loc(i) as { mem: import('../x86/operands.js').Mem; hiMem: import('../x86/operands.js').Mem };
+      const l = f.loc(i) as { mem: Mem; hiMem: Mem };
       a.mov(eax, dword(l.mem)).mov(edx, dword(l.hiMem));
       if (or) a.or(eax, Number(or));
     }
@@ -69,7 +69,7 @@ export function emitHcpageSetup(a: Asm, abi: AbiDefinition): void {
     a.mov(dataRef(a, n.hcpageVar), reg('rsi'));
     a.mov(reg('r8'), reg('rdx')).mov(reg('r9'), reg('rcx'));
   } else {
-    a.mov(eax, dword((f.loc(1) as { mem: import('../x86/operands.js').Mem }).mem)).mov(dword(dataRef(a, n.hcpageVar)), eax);
+    a.mov(eax, dword((f.loc(1) as { mem: Mem }).mem)).mov(dword(dataRef(a, n.hcpageVar)), eax);
   }
   switch (st.kind) {
     case 'xen':

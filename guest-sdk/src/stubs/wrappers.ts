@@ -5,7 +5,7 @@
 
 import { AbiError, type AbiDefinition, type ArgType, type CallingConvention, type HypercallDef, type Slot } from '@pvkit/shared-abi';
 import type { Asm } from '../x86/asm.js';
-import { dword, mem, qword } from '../x86/operands.js';
+import { type Mem, dword, mem, qword } from '../x86/operands.js';
 import type { Reg } from '../x86/registers.js';
 import { CFunc, type CParam, type CType, type RegMove, cdecl, isPair, parallelMove, reg, regOf, slotNums } from './cabi.js';
 import { cident } from './names.js';
@@ -63,7 +63,8 @@ function suffixOf(conv: CallingConvention): string {
 /** Plans for one hypercall in one mode: one per convention it may use. */
 export function planWrappers(abi: AbiDefinition, hc: HypercallDef, convs: readonly CallingConvention[]): WrapperPlan[] {
   const usable = convs.filter((c) => !hc.conventions || hc.conventions.includes(c.id)).filter((c) => !hc.bits || hc.bits.includes(c.bits));
-  const base = `pvkit_${cident(abi.name)}_${cident(hc.name.replace(new RegExp(`^${abi.name}_`, 'i'), ''))}`;
+  const stem = hc.name.toLowerCase().startsWith(`${abi.name.toLowerCase()}_`) ? hc.name.slice(abi.name.length + 1) : hc.name;
+  const base = `pvkit_${cident(abi.name)}_${cident(stem)}`;
   return usable.map((conv, k) => {
     const symbol = k === 0 ? base : `${base}_${suffixOf(conv)}`;
     const where = `${abi.name}.hypercalls[${hc.name}] (${conv.id})`;
@@ -181,16 +182,16 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
   } else {
     if (p.rep) {
       const eax = reg('eax'), edx = reg('edx');
-      const c = f.loc(ri('rep_count')) as { mem: import('../x86/operands.js').Mem };
+      const c = f.loc(ri('rep_count')) as { mem: Mem };
       a.mov(eax, dword(c.mem)).and(eax, HV_REP_MASK);
-      const s = f.loc(ri('rep_start')) as { mem: import('../x86/operands.js').Mem };
+      const s = f.loc(ri('rep_start')) as { mem: Mem };
       a.mov(edx, dword(s.mem)).and(edx, HV_REP_MASK).shl(edx, 16).or(edx, eax);
       f.push(edx); // [esp+4]: control bits 63:32 (rep start 59:48, rep count 43:32)
       f.push(eax); // [esp]:   masked rep count
     }
     p.roles.forEach((role, i) => {
       if (role === 'rep_count' || role === 'rep_start' || role === 'out') return;
-      const l = f.loc(i) as { mem: import('../x86/operands.js').Mem; hiMem?: import('../x86/operands.js').Mem };
+      const l = f.loc(i) as { mem: Mem; hiMem?: Mem };
       if (isPair(role)) {
         f.loadFromStack(i, reg(role.lo));
         if (l.hiMem) a.mov(reg(role.hi), dword(l.hiMem));
@@ -237,7 +238,7 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
   if (p.out) {
     const o = outScratch!;
     if (w) a.mov(regOf(o.num, 64), qword(mem(reg('rsp'), { disp: f.pushed - outPos })));
-    else a.mov(o, dword((f.loc(ri('out')) as { mem: import('../x86/operands.js').Mem }).mem));
+    else a.mov(o, dword((f.loc(ri('out')) as { mem: Mem }).mem));
     const base = regOf(o.num, bits);
     conv.results.forEach((s, i) => {
       const at = (k: number) => dword(mem(base, { disp: 8 * i + k }));
