@@ -2,7 +2,7 @@
 // TIME_REF_COUNT MSRs, and hypercalls decoded from the control word: memory-based blocks with the alignment and
 // page rules, fast calls, rep calls in chunks with continuation, and HvCallMemoryMappedIoRead/Write on the IoRouter.
 import {
-  HV_CPUID_INTERFACE_HV1, HV_GET_PARTITION_ID_OUTPUT, HV_HYPERCALL_MMIO_MAX_DATA_LENGTH, HV_HYPERCALL_REP_START_MASK,
+  HV_CPUID_INTERFACE_HV1, HV_GET_PARTITION_ID_OUTPUT, HV_MMIO_WRITE_INPUT, HV_HYPERCALL_REP_START_MASK,
   HV_HYPERCALL_REP_START_OFFSET, HV_HYP_PAGE_SIZE, HV_MMIO_READ_INPUT, HV_MMIO_READ_OUTPUT, HV_STATUS, HV_TLB_FLUSH_INPUT,
   HV_X64_MSR, HV_X64_MSR_HYPERCALL_ENABLE, HV_X64_MSR_HYPERCALL_PAGE_ADDRESS_MASK, HVCALL, HYPERV_CPUID,
   HYPERV_FEATURES, HYPERV_HYPERCALLS, checkHvParamBlocks, decodeHvControl, encodeHvResult, hypervHypercallPage,
@@ -262,8 +262,8 @@ export class HypervPersonality extends Personality {
       case HVCALL.MMIO_READ:
         return { inSize: () => HV_MMIO_READ_INPUT.size, outSize: HV_MMIO_READ_OUTPUT.size, run: (_v, i, out) => this.mmioRead(i, out) };
       case HVCALL.MMIO_WRITE:
-        // The call reads the 16-byte header plus `size` data bytes padded to 8 (TLFS: blocks are 8-byte multiples).
-        return { inSize: () => 16 + HV_HYPERCALL_MMIO_MAX_DATA_LENGTH, outSize: 0, run: (_v, i) => this.mmioWrite(i) };
+        // The whole hv_mmio_write_input (header + 64-byte data block) must lie in one page.
+        return { inSize: () => HV_MMIO_WRITE_INPUT.size, outSize: 0, run: (_v, i) => this.mmioWrite(i) };
       default:
         return undefined;
     }
