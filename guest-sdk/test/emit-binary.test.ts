@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { AbiError } from '@pvkit/shared-abi';
-import { toBinary, symbolAddress, validateImage } from '../src/emit/index.js';
+import { toBinary, toElf, symbolAddress, validateImage } from '../src/emit/index.js';
 import type { Image } from '../src/image.js';
 import { externalCaller, program, ORIGIN } from './support/programs.js';
-import { hasNasm, warnMissing } from './support/tools.js';
+import { hasLd, hasNasm, warnMissing } from './support/tools.js';
+import { ldFlat } from './support/objects.js';
 
 const noNasm = warnMissing('nasm', hasNasm);
 
@@ -36,13 +37,22 @@ describe.skipIf(noNasm)('toBinary', () => {
     expect(() => toBinary(far)).toThrow(/relocations\[0\].*does not fit in a signed 32-bit/);
   });
 
-  it('an abs32 value above 4 GiB is rejected in 32-bit form, sign-extended top 2 GiB accepted in 64-bit', () => {
+  it('abs32 fields: sign-extended ones reach the top 2 GiB, zero-extended ones do not (ld agrees)', () => {
     const { img } = program(64);
     const hi: Image = { ...img, origin: 0xffff_ffff_8000_0000n };
-    const bin = toBinary(hi); // counter/msg land in the top 2 GiB: valid R_X86_64_32S-style values
-    expect(bin.length).toBeGreaterThan(0);
-    const mid: Image = { ...img, origin: 0x1_0000_0000n };
-    expect(() => toBinary(mid)).toThrow(/does not fit in a 32-bit field/);
+    // `mov ecx, msg` (B9 imm32) is zero-extended: the CPU would see 0x80001048, not msg's address
+    const r = img.relocations.findIndex((x) => x.kind === 'abs32' && x.symbol === 'msg' && x.section === '.text');
+    expect(() => toBinary(hi)).toThrow(new RegExp(`relocations\\[${r}\\]: S \\+ A \\(msg\\) does not fit in a zero-extended 32-bit field`));
+    const onlySext: Image = { ...hi, relocations: hi.relocations.filter((x) => !(x.kind === 'abs32' && (x.section !== '.text' || x.symbol === 'msg'))) };
+    expect(onlySext.relocations.some((x) => x.kind === 'abs32')).toBe(true); // [abs counter]: disp32, sign-extended
+    expect(toBinary(onlySext).length).toBeGreaterThan(0);
+    const mid: Image = { ...onlySext, origin: 0x1_0000_0000n };
+    expect(() => toBinary(mid)).toThrow(/does not fit in a sign-extended 32-bit field/);
+    // ld agrees: our object links at that address only without the zero-extended field, to the same bytes
+    if (hasLd) {
+      expect(() => ldFlat(toElf(hi), 64, hi.origin)).toThrow(/relocation truncated to fit: R_X86_64_32 against/);
+      expect(Buffer.from(ldFlat(toElf(onlySext), 64, hi.origin)).toString('hex')).toBe(Buffer.from(toBinary(onlySext)).toString('hex'));
+    }
   });
 });
 

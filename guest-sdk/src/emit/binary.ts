@@ -2,6 +2,7 @@
 import { AbiError, type Problem } from '@pvkit/shared-abi';
 import type { Image } from '../image.js';
 import { externalSymbols, layout, sectionBase, symbolMap, validateImage } from './layout.js';
+import { fieldUseFromCode } from './elf/field-use.js';
 
 const U64 = 1n << 64n;
 
@@ -33,6 +34,7 @@ export function toBinary(img: Image): Uint8Array {
   const syms = symbolMap(img);
   const view = new DataView(out.buffer);
   const problems: Problem[] = [];
+  const use = img.bits === 64 && img.relocations.some((r) => r.kind === 'abs32') ? fieldUseFromCode(img) : undefined;
   img.relocations.forEach((r, i) => {
     const sym = syms.get(r.symbol)!;
     const S = img.origin + BigInt(sectionBase(lay, sym.section)! + sym.offset);
@@ -45,10 +47,11 @@ export function toBinary(img: Image): Uint8Array {
       else view.setBigUint64(at, v, true);
     } else if (r.kind === 'abs32') {
       const v = S + r.addend;
-      // A 32-bit field holds either a zero-extended value (0..2^32-1) or, in 64-bit code, a sign-extended
-      // one (the top 2 GiB of the address space, R_X86_64_32S).
-      const ok = (v >= 0n && v < 1n << 32n) || (img.bits === 64 && v >= U64 - (1n << 31n) && v < U64);
-      if (!ok) problems.push({ path, value: v, message: `S + A (${r.symbol}) does not fit in a 32-bit field` });
+      // The CPU zero-extends some 32-bit fields and sign-extends others (disp32, imm32 of a 64-bit
+      // operation: R_X86_64_32S); the value must survive the extension the instruction applies.
+      const sext = use?.(r) === 'signExtended';
+      const ok = sext ? v < 1n << 31n || (v >= U64 - (1n << 31n) && v < U64) : v >= 0n && v < 1n << 32n;
+      if (!ok) problems.push({ path, value: v, message: `S + A (${r.symbol}) does not fit in a ${sext ? 'sign' : 'zero'}-extended 32-bit field` });
       else view.setUint32(at, Number(v & 0xffff_ffffn), true);
     } else {
       const v = S + r.addend - P;
