@@ -98,7 +98,7 @@ export function emitDetect(a: Asm, abi: AbiDefinition, sym: string, vendorSym: s
   if ('mem' in p0) a.mov(out, p0.mem);
   // Zero the struct (psABI: DF is clear on entry), keeping the pointer.
   f.push(out);
-  a.xor(eax, eax).mov(ecx, 24).rep.stosd();
+  a.xor(eax, eax).mov(ecx, DETECT_SIZE / 4).rep.stosd();
   f.pop(out);
   a.call(local(vendorSym)).mov(at(DETECT_OFFSETS.vendor), eax);
   // CPUID.1:ECX[31] (cpufeatures.h X86_FEATURE_HYPERVISOR): no hypervisor, nothing to scan.
@@ -122,7 +122,7 @@ export function emitDetect(a: Asm, abi: AbiDefinition, sym: string, vendorSym: s
     // ms_hyperv_platform()/vmware_platform(): the default base only, EAX in [base + minLeaves, 0x4000FFFF].
     a.mov(esi, m.defaultBase);
     matchSig(none);
-    a.cmp(eax, m.defaultBase + m.minLeaves).jcc('b', none).cmp(eax, last + 0xff).jcc('a', none);
+    a.cmp(eax, m.defaultBase + m.minLeaves).jcc('b', none).cmp(eax, last + step - 1).jcc('a', none); // HYPERV_CPUID_MAX 0x4000ffff
   }
   a.label(found);
   a.mov(at(DETECT_OFFSETS.base), esi);
