@@ -7,6 +7,8 @@ import { flatten, sectionAddresses } from '../src/x86/layout.js';
 import { hasNasm, hasObjdump, nasm, objdump } from './x86-tools.js';
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+if (!hasNasm) console.warn('x86-asm: nasm not found; nasm comparisons skipped');
+if (!hasObjdump) console.warn('x86-asm: objdump (GNU binutils) not found; decode checks skipped');
 
 describe.skipIf(!hasNasm)('branch sizing agrees with nasm\'s own optimiser', () => {
   // nasm gets plain `jmp L` (no short/near) and picks sizes itself; our relaxation must land on the same bytes.
