@@ -6,10 +6,9 @@ import type { Vcpu } from './vcpu.js';
 import {
   eaLinear, eaRaw, immOpr, immSigned, memOpr, reg8, regField, regOpr, rmOpr, type Opr,
 } from './operands.js';
-import {
-  aluBin, bitScan, bitTest, bswap, cmpxchg, countZeros, imul2, incDec, mulDiv, negOp, notOp, popcnt, shiftOp,
-  shldShrd, testOp, xadd,
-} from './ops-alu.js';
+import { aluBin, cmpxchg, incDec, negOp, notOp, testOp, xadd } from './ops-alu.js';
+import { shiftOp, shldShrd } from './ops-shift.js';
+import { bitScan, bitTest, bswap, countZeros, imul2, mulDiv, popcnt } from './ops-muldiv.js';
 import {
   callInd, callRel, cond, enter, jcc, jmpInd, jmpRel, leave, loopOp, popMem, popReg, pushOp, ret,
 } from './ops-flow.js';
