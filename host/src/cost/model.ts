@@ -171,5 +171,5 @@ export function formatReport(r: CostReport): string {
   body.push(['total', String(r.totalExits), '', String(r.totalCycles), (r.totalSeconds * 1e3).toFixed(3), (r.cpuShare * 100).toFixed(3), '']);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [`at ${r.ghz} GHz over ${r.seconds} s`, line(head), ...body.map(line)].join('\n');
+  return [`at ${r.ghz} GHz over ${Number(r.seconds.toPrecision(4))} s`, line(head), ...body.map(line)].join('\n');
 }

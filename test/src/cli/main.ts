@@ -8,6 +8,7 @@ const commands: Record<string, Command> = {
   abi: { summary: 'list, show, validate, diff ABIs and generate C headers', load: () => import('./abi.js') },
   bench: { summary: 'benchmarks of the emulator (table + JSON)', load: () => import('./bench.js') },
   demo: { summary: 'the end-to-end demo (what `npm start` runs)', load: () => import('./demo.js') },
+  run: { summary: 'run a guest binary or ELF on the emulator with chosen personalities', load: () => import('./run.js') },
   gen: { summary: 'guest stubs for an ABI and strategy as bin, hex, nasm, gas, C header, ELF or JSON', load: () => import('./gen.js') },
 };
 
