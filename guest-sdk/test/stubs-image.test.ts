@@ -70,6 +70,16 @@ describe('generate(): images', () => {
     expect(() => generate({ abi: kvmAbi, strategy: 'host-patch', bits: 64, hypercalls: ['KVM_HC_NOPE'] })).toThrow(/hypercalls: ABI kvm has no hypercall of that name/);
   });
 
+  it('user ABIs: hcpage needs an MSR with a gpa field; two calls with one C name are refused, located', () => {
+    const paged = { ...kvmAbi, name: 'mine', conventions: kvmAbi.conventions.map((c) => ({ ...c, id: `${c.id}-page`, trap: 'hcpage' as const })), msrs: [] };
+    expect(checkCombination(paged, 'hcpage', 64)).toMatch(/ABI mine has no MSR with a 'gpa' field to place a hypercall page, so strategy hcpage cannot work/);
+    const withMsr = { ...paged, msrs: kvmAbi.msrs.filter((m) => m.layout.some((f) => f.kind === 'gpa')).slice(0, 1) };
+    expect(checkCombination(withMsr, 'hcpage', 64)).toBeUndefined();
+    expect(generate({ abi: withMsr, strategy: 'hcpage', bits: 64 }).patchSites).toEqual([]);
+    const twice = { ...kvmAbi, hypercalls: [kvmAbi.hypercalls[0]!, { ...kvmAbi.hypercalls[1]!, name: 'KVM_hc.vapic-poll-irq' }] };
+    expect(() => generate({ abi: twice, strategy: 'host-patch', bits: 64 })).toThrow(/kvm\.hypercalls\[KVM_hc\.vapic-poll-irq\]: its C symbol name is already taken.*pvkit_kvm_hc_vapic_poll_irq/);
+  });
+
   it('meta, symbols and prototypes: one wrapper per hypercall and convention, C prototypes for every global function', () => {
     const g = generateStubs({ abi: kvmAbi, strategy: 'host-patch', bits: 64 });
     expect(g.image.meta).toMatchObject({ abi: 'kvm', abiVersion: kvmAbi.version, strategy: 'host-patch' });
