@@ -1,6 +1,7 @@
 // Builds harness.c with gcc (into a temp dir) and runs batches of cases on the real CPU.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,15 +39,19 @@ function hasCpuX86_64(): boolean {
 /** Compiles the harness for `bits`; returns a reason instead when that is not possible here. */
 export function buildHarness(bits: Bits): HarnessBuild {
   if (!hasCpuX86_64()) return { ok: false, reason: `native harness needs linux x86-64, this is ${process.platform}/${process.arch}` };
-  const dir = mkdtempSync(join(tmpdir(), 'pvkit-native-'));
-  const out = join(dir, `harness${bits}`);
-  const args = [
-    ...(bits === 32 ? ['-m32'] : []),
-    '-O1', '-no-pie', '-o', out,
-    join(here, 'harness.c'), join(here, bits === 64 ? 'tramp64.S' : 'tramp32.S'),
-  ];
+  const sources = [join(here, 'harness.c'), join(here, bits === 64 ? 'tramp64.S' : 'tramp32.S')];
+  // One build per source content, shared by test files and runs (no temp dirs left behind).
+  const hash = createHash('sha256');
+  for (const f of sources) hash.update(readFileSync(f));
+  const dir = join(tmpdir(), 'pvkit-native');
+  const out = join(dir, `harness${bits}-${hash.digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return { ok: true, path: out, bits };
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  const args = [...(bits === 32 ? ['-m32'] : []), '-O1', '-no-pie', '-o', tmp, ...sources];
   try {
     execFileSync('gcc', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    renameSync(tmp, out); // atomic: parallel test files may build at the same time
   } catch (e) {
     const err = e as { code?: string; stderr?: Buffer };
     if (err.code === 'ENOENT') return { ok: false, reason: 'gcc is not installed' };
@@ -91,7 +96,9 @@ function parseLine(line: string, bits: Bits, index: number): MachineResult {
 /** Runs every case on this CPU, in order, in one harness process. */
 export function runNative(build: Extract<HarnessBuild, { ok: true }>, cases: readonly MachineCase[]): MachineResult[] {
   const input = cases.map((c) => caseLine(c, build.bits)).join('\n') + '\n';
-  const r = spawnSync(build.path, [], { input, maxBuffer: 1 << 30, encoding: 'utf8' });
+  // A snippet that never returns would hang the batch: the timeout turns that into a clear error.
+  const r = spawnSync(build.path, [], { input, maxBuffer: 1 << 30, encoding: 'utf8', timeout: 120_000 });
+  if (r.error) throw new Error(`harness${build.bits}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`harness${build.bits} exited with ${r.status ?? r.signal}: ${r.stderr}`);
   const lines = r.stdout.split('\n').filter((l) => l.length > 0);
   if (lines.length !== cases.length) throw new Error(`harness printed ${lines.length} results for ${cases.length} cases`);
