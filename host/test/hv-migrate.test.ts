@@ -79,4 +79,60 @@ describe.skipIf(!hasNasm)('migration to the other vendor', () => {
       expect(vm2.patches).toEqual([]);
     });
   }
+
+  it('state() survives JSON: fresh personalities on the restored VM keep MSRs, the overlay and the doorbell table', () => {
+    const src = `
+      mov ecx, 0x40000000
+      mov eax, 0x00060000
+      mov edx, 0x81000000
+      wrmsr
+      mov ecx, 0x40000001
+      mov eax, 0x20001
+      xor edx, edx
+      wrmsr
+      mov ecx, 0x4b564d01
+      mov eax, 0x30001
+      wrmsr
+      mov eax, 0x50560003
+      mov rbx, 0x00e0000000000600   ; 4-byte port write to 0x600 (size 2^2, write, pio)
+      xor ecx, ecx
+      vmcall
+      hlt
+      mov ecx, 0x4b564d01
+      rdmsr
+      mov r12, rax
+      mov ecx, 0x40000001
+      rdmsr
+      mov r13, rax
+      mov eax, 0x50560004
+      mov ebx, 1
+      mov ecx, 0x55
+      vmcall
+      hlt`;
+    const make = () => new Hypervisor([new HypervPersonality(), new KvmPersonality({ base: 0x40000100 }), new PvioPersonality({ base: 0x40000200 })]);
+    const vm = guest(src, 'intel');
+    const a = make();
+    a.attach(vm);
+    runTo(vm);
+    expect([reg(vm, 'rax'), reg(vm, 'rcx')]).toEqual([0n, 1n]); // doorbell registered as id 1
+    const snap = JSON.parse(JSON.stringify(vm.snapshot(a.state())));
+    const b = make();
+    const outs: number[] = [];
+    const vm2 = Vm.restore(snap, {
+      vendor: 'amd',
+      onVendorChange: (nvm, _f, t) => {
+        b.loadState(snap.extra);
+        b.attach(nvm);
+        b.onVendorChange(t);
+        (nvm as Vm).router = { pioRead: () => undefined, pioWrite: (_p, _s, v) => (outs.push(v), true), mmioRead: () => undefined, mmioWrite: () => false };
+      },
+    });
+    vm2.vcpus[0]!.halted = false;
+    runTo(vm2);
+    expect(reg(vm2, 'r12')).toBe(0x30001n);
+    expect(reg(vm2, 'r13')).toBe(0x20001n);
+    expect(reg(vm2, 'rax')).toBe(0n); // the doorbell id 1 still rings
+    expect(outs).toEqual([0x55]);
+    expect([...vm2.memory.readBytes(0x20000, 3)]).toEqual([0x0f, 0x01, 0xd9]);
+  });
 });

@@ -211,6 +211,14 @@ export abstract class Personality implements PersonalityCore {
     return this.vm.memory;
   }
 
+  /** Guest-visible state as JSON (bigints as hex strings), for VmSnapshot `extra` and migration. */
+  state(): Record<string, unknown> {
+    return {};
+  }
+
+  /** Restore what state() returned (a personality built with the same options); bad input -> StateError. */
+  loadState(_s: Record<string, unknown>): void {}
+
   /** Install this personality alone as the VM's hooks; returns the hooks (for the counters). */
   attach(vm: HvVm, opts: HooksOptions = {}): CoreHooks {
     this.bind(vm);
@@ -218,6 +226,22 @@ export abstract class Personality implements PersonalityCore {
     vm.hooks = hooks;
     return hooks;
   }
+}
+
+/** A personality state that does not fit (path, value, why). */
+export class StateError extends Error {
+  constructor(path: string, value: unknown, why: string) {
+    super(`${path}: ${why} (value: ${JSON.stringify(value)})`);
+    this.name = 'StateError';
+  }
+}
+
+export const hexOf = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** Parse a hex string written by hexOf. */
+export function bigOf(path: string, v: unknown): bigint {
+  if (typeof v !== 'string' || !/^0x[0-9a-f]+$/i.test(v)) throw new StateError(path, v, 'expected a hex string such as "0x1f"');
+  return BigInt(v);
 }
 
 /** Registers in hooks take bigint; these keep call sites short. */

@@ -17,7 +17,11 @@ export interface HypervisorOptions extends HooksOptions {
   xenIntercept?: boolean;
 }
 
-type Routed = PersonalityCore & { onVendorChange?(vendor?: Vendor): unknown };
+type Routed = PersonalityCore & {
+  onVendorChange?(vendor?: Vendor): unknown;
+  state?(): Record<string, unknown>;
+  loadState?(s: Record<string, unknown>): void;
+};
 
 export class Hypervisor {
   readonly personalities: readonly Routed[];
@@ -90,6 +94,19 @@ export class Hypervisor {
     const vmw = this.find(VmwarePersonality);
     if (vmw && this.selects(vmw, v)) return pick(vmw);
     return pick(this.find(KvmPersonality) ?? xen ?? hv ?? vmw ?? pvio);
+  }
+
+  /** Every personality's state by name (put it in VmSnapshot `extra`). */
+  state(): Record<string, Record<string, unknown>> {
+    return Object.fromEntries(this.personalities.map((p) => [p.name, p.state?.() ?? {}]));
+  }
+
+  /** Load state() output into personalities built with the same options (unknown names are an error). */
+  loadState(s: Record<string, Record<string, unknown>>): void {
+    for (const name of Object.keys(s)) {
+      if (!this.personalities.some((p) => p.name === name)) throw new RangeError(`Hypervisor.loadState: no personality ${JSON.stringify(name)} here`);
+    }
+    for (const p of this.personalities) if (s[p.name] !== undefined) p.loadState?.(s[p.name]!);
   }
 
   /** After migration to the other vendor: every hypercall page / overlay is rewritten for it. */

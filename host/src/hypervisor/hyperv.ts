@@ -12,7 +12,7 @@ import {
 import type { MmioSize } from '../bus/types.js';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { M32, Personality, callerBits, guestFault, guestTsc, repeatInstruction, tryRead, tryWrite } from './common.js';
+import { M32, Personality, bigOf, callerBits, guestFault, guestTsc, hexOf, repeatInstruction, tryRead, tryWrite } from './common.js';
 
 /** HV_X64_MSR_HYPERCALL bit 1, Locked (TLFS "Hypercall MSR": immutable until reset). */
 const HYPERCALL_LOCKED = 0x2n;
@@ -77,6 +77,20 @@ export class HypervPersonality extends Personality {
     this.xenViridianPrefix = opts.xenViridianPrefix ?? false;
     this.tscHz = opts.tscHz ?? 1_000_000_000n;
     this.partitionId = opts.partitionId ?? 1n;
+  }
+
+  override state(): Record<string, unknown> {
+    return {
+      guestOsId: hexOf(this.guestOsId), hypercallMsr: hexOf(this.hypercallMsr),
+      ...(this.overlay ? { overlay: { gpa: hexOf(this.overlay.gpa), saved: Buffer.from(this.overlay.saved).toString('base64') } } : {}),
+    };
+  }
+
+  override loadState(s: Record<string, unknown>): void {
+    this.guestOsId = bigOf('hyperv.guestOsId', s.guestOsId);
+    this.hypercallMsr = bigOf('hyperv.hypercallMsr', s.hypercallMsr);
+    const o = s.overlay as { gpa: unknown; saved: string } | undefined;
+    this.overlay = o ? { gpa: bigOf('hyperv.overlay.gpa', o.gpa), saved: new Uint8Array(Buffer.from(o.saved, 'base64')) } : undefined;
   }
 
   /** KVM's kvm_hv_hypercall_enabled(): the HYPERCALL MSR enable bit. */

@@ -8,7 +8,7 @@ import {
 } from '@pvkit/shared-abi';
 import type { CpuidResult, VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { Personality, callerBits, guestTsc, tryWrite, wakeVcpu } from './common.js';
+import { Personality, StateError, bigOf, callerBits, guestTsc, hexOf, tryWrite, wakeVcpu } from './common.js';
 import { KvmClock } from './kvm-clock.js';
 
 /**
@@ -101,6 +101,23 @@ export class KvmPersonality extends Personality {
       tscHz: opts.tscHz ?? 1_000_000_000n, bootWallNs: opts.bootWallNs ?? 1_700_000_000_000_000_000n,
       stable: this.features.has('CLOCKSOURCE_STABLE_BIT'),
     });
+  }
+
+  override state(): Record<string, unknown> {
+    return {
+      msrs: Object.fromEntries([...this.msrs].map(([k, v]) => [k, hexOf(v)])),
+      timeVersion: Object.fromEntries(this.timeVersion), wallVersion: this.wallVersion,
+    };
+  }
+
+  override loadState(s: Record<string, unknown>): void {
+    const msrs = s.msrs as Record<string, unknown> | undefined;
+    if (typeof msrs !== 'object' || msrs === null) throw new StateError('kvm.msrs', msrs, 'expected an object');
+    this.msrs.clear();
+    for (const [k, v] of Object.entries(msrs)) this.msrs.set(k, bigOf(`kvm.msrs.${k}`, v));
+    this.timeVersion.clear();
+    for (const [k, v] of Object.entries((s.timeVersion ?? {}) as Record<string, number>)) this.timeVersion.set(Number(k), Number(v));
+    this.wallVersion = Number(s.wallVersion ?? 0);
   }
 
   /** guest_pv_has(): always true unless KVM_CAP_ENFORCE_PV_FEATURE_CPUID is on (arch/x86/kvm/cpuid.h). */

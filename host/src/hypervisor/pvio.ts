@@ -11,7 +11,7 @@ import type { IoSize, MmioSize } from '../bus/types.js';
 import { Vcpu } from '../cpu/vcpu.js';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { M32, Personality, callerBits, tryWrite } from './common.js';
+import { M32, Personality, StateError, bigOf, callerBits, hexOf, tryWrite } from './common.js';
 
 /**
  * Features offered by default. ANY_INSN is not: the engine #UD-patches the foreign instruction before any hook
@@ -56,6 +56,24 @@ export class PvioPersonality extends Personality {
 
   get physBits(): number {
     return this.physBitsOpt ?? (this.vm ? Math.log2(this.vm.memory.physLimit) : 48);
+  }
+
+  override state(): Record<string, unknown> {
+    return {
+      features: [...this.features], hcpage: hexOf(this.hcpage),
+      doorbells: [...this.doorbells].map(([id, a]) => ({ id, space: a.space, address: hexOf(a.address), size: a.size, write: a.write })),
+    };
+  }
+
+  override loadState(s: Record<string, unknown>): void {
+    const feats = (s.features ?? []) as PvioFeatureName[];
+    for (const f of feats) if (!(f in PVIO_FEATURE)) throw new StateError('pvio.features', f, 'unknown feature');
+    this.features = new Set(feats);
+    this.hcpage = bigOf('pvio.hcpage', s.hcpage);
+    this.doorbells.clear();
+    ((s.doorbells ?? []) as { id: number; space: 'mmio' | 'pio'; address: string; size: 1 | 2 | 4 | 8; write: boolean }[]).forEach((d, i) => {
+      this.doorbells.set(d.id, { space: d.space, address: bigOf(`pvio.doorbells[${i}].address`, d.address), size: d.size, write: d.write });
+    });
   }
 
   /** True when `nr` (at the caller's width) is a pvio number (spec §3: in 64-bit mode RAX 63:32 must be 0). */

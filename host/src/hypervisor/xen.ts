@@ -9,7 +9,7 @@ import {
 } from '@pvkit/shared-abi';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { Personality, callerBits, haltVcpu, tryRead, tryWrite } from './common.js';
+import { Personality, bigOf, callerBits, haltVcpu, hexOf, tryRead, tryWrite } from './common.js';
 
 /** Debug Xen's clobber values (xen/arch/x86/include/asm/hypercall.h clobber_regs). */
 export const XEN_CLOBBER_64 = 0xdeadbeefdeadf00dn;
@@ -116,6 +116,22 @@ export class XenPersonality extends Personality {
   onVendorChange(vendor: Vendor = this.vm?.vcpus[0]?.vendor ?? 'intel'): number {
     for (const gpa of this.hypercallPages) tryWrite(this.memory, gpa, xenHypercallPage(vendor === 'intel' ? 'vmcall' : 'vmmcall', { iretUd2: this.iretUd2 }));
     return this.hypercallPages.length;
+  }
+
+  override state(): Record<string, unknown> {
+    return {
+      console: [...this.console], consoleIn: [...this.consoleIn],
+      params: Object.fromEntries([...this.params].map(([k, v]) => [k, hexOf(v)])),
+      hypercallPages: this.hypercallPages.map(hexOf),
+    };
+  }
+
+  override loadState(s: Record<string, unknown>): void {
+    this.console.splice(0, this.console.length, ...((s.console ?? []) as number[]));
+    this.consoleIn = [...((s.consoleIn ?? []) as number[])];
+    this.params.clear();
+    for (const [k, v] of Object.entries((s.params ?? {}) as Record<string, unknown>)) this.params.set(Number(k), bigOf(`xen.params.${k}`, v));
+    this.hypercallPages.splice(0, this.hypercallPages.length, ...((s.hypercallPages ?? []) as unknown[]).map((v, i) => bigOf(`xen.hypercallPages[${i}]`, v)));
   }
 
   pushConsoleInput(bytes: Uint8Array | readonly number[]): void {
