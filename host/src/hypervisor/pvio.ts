@@ -2,7 +2,7 @@
 // maskable features, and MMIO / PIO / doorbell hypercalls that go through the VM's IoRouter exactly as the plain
 // access does (devices cannot tell the difference; unclaimed accesses become the same exits).
 import {
-  PVIO_CPUID_LEAVES, PVIO_DEFAULT_BASE, PVIO_FEATURE, PVIO_HCPAGE_MSR_LAYOUT, PVIO_HC_FIRST, PVIO_HC_LAST,
+  PVIO_DEFAULT_BASE, PVIO_FEATURE, PVIO_HCPAGE_MSR_LAYOUT, PVIO_HC_FIRST, PVIO_HC_LAST,
   PVIO_MAX_LEAF_OFFSET, PVIO_MSR_HCPAGE_DEFAULT, PVIO_SIGNATURE, PVIO_VERSION_MAJOR, PVIO_VERSION_MINOR,
   checkPvioBase, dataProblems, decodeFields, parsePvioCall, pvioHypercallPage, pvioStatusReg, reservedBits,
   signatureToRegs, makePvioAbi, type AbiDefinition, type PvioAccess, type PvioFeatureName, type PvioStatusName,
@@ -87,7 +87,7 @@ export class PvioPersonality extends Personality {
   }
 
   cpuidLeaf(_v: VcpuApi, leaf: number): CpuidResult {
-    void PVIO_CPUID_LEAVES; // layout documented there
+    // Leaf layout: PVIO_CPUID_LEAVES (spec §1).
     switch (leaf - this.base) {
       case 0: {
         const s = signatureToRegs(PVIO_SIGNATURE);

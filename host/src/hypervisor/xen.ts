@@ -146,15 +146,16 @@ export class XenPersonality extends Personality {
     const bits = callerBits(v);
     const conv = bits === 64 ? XEN_CONVENTION_X64 : XEN_CONVENTION_X86;
     const m = bits === 64 ? (1n << 64n) - 1n : 0xffffffffn;
-    const regName = (r: unknown): Gpr => r as Gpr;
-    const argv = conv.args.map((r) => v.getReg(reg64(regName(r))) & m);
+    // Xen's conventions name plain registers (no hi:lo pairs), so every Slot here is a Gpr.
+    const args = conv.args as readonly Gpr[];
+    const argv = args.map((r) => v.getReg(reg64(r)) & m);
     const nr = v.getReg('rax') & m;
     const ret = this.dispatch(v, nr, argv, bits);
     v.setReg('rax', typeof ret === 'string' ? xenErrorResult(ret, bits) : xenResult(ret, bits));
     // Debug Xen clobbers the argument registers it used unless the result is -ENOSYS (hypercall.h clobber_regs).
     if (this.debugClobber && ret !== 'ENOSYS') {
       const def = XEN_HYPERCALLS.find((h) => BigInt(h.nr) === nr);
-      for (const r of conv.args.slice(0, def?.args.length ?? 0)) v.setReg(reg64(regName(r)), bits === 64 ? XEN_CLOBBER_64 : XEN_CLOBBER_32);
+      for (const r of args.slice(0, def?.args.length ?? 0)) v.setReg(reg64(r), bits === 64 ? XEN_CLOBBER_64 : XEN_CLOBBER_32);
     }
     return 'handled';
   }
