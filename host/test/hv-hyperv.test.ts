@@ -124,6 +124,16 @@ describe.skipIf(!hasNasm)('Hyper-V personality', () => {
         expect([reg(vm, 'rdx'), reg(vm, 'rax')]).toEqual([5n, 0n]);
       });
 
+      it('enforceCpuid: GUEST_OS_ID without HV_MSR_HYPERCALL_AVAILABLE -> #GP; with it, accepted', () => {
+        const src = 'mov ecx, 0x40000000\nmov eax, 1\nxor edx, edx\nwrmsr\nhlt';
+        const vm = guest(src, vendor);
+        new HypervPersonality({ enforceCpuid: true, features: ['HV_MSR_VP_INDEX_AVAILABLE'] }).attach(vm);
+        expect(runTo(vm, 'Exception')).toMatchObject({ vector: 13 });
+        const vm2 = guest(src, vendor);
+        new HypervPersonality({ enforceCpuid: true }).attach(vm2);
+        runTo(vm2);
+      });
+
       it('CPL 3 -> #UD at the hypercall instruction', () => {
         const vm = guest(`mov rcx, 8\nHC\nhlt`, vendor, 64, { vcpus: [{ cpl: 3 }] });
         new HypervPersonality().attach(vm);

@@ -41,9 +41,20 @@ export interface HypervOptions {
   xenViridianPrefix?: boolean;
   tscHz?: bigint;
   partitionId?: bigint;
-  /** Data returned for an MMIO read nobody claims (PC: all ones). */
-  unclaimedRead?: 'all-ones';
+  /**
+   * KVM_CAP_HYPERV_ENFORCE_CPUID: an MSR whose privilege bit is not advertised raises #GP (GUEST_OS_ID and
+   * HYPERCALL need HV_MSR_HYPERCALL_AVAILABLE; list post by V. Kuznetsov, ABI-FACTS §4.1).
+   */
+  enforceCpuid?: boolean;
 }
+
+/** The privilege (HYPERV_FEATURES name) each implemented MSR needs (TLFS feature-discovery, group A). */
+const MSR_PRIVILEGE: Readonly<Record<number, string>> = {
+  [HV_X64_MSR.GUEST_OS_ID]: 'HV_MSR_HYPERCALL_AVAILABLE',
+  [HV_X64_MSR.HYPERCALL]: 'HV_MSR_HYPERCALL_AVAILABLE',
+  [HV_X64_MSR.VP_INDEX]: 'HV_MSR_VP_INDEX_AVAILABLE',
+  [HV_X64_MSR.TIME_REF_COUNT]: 'HV_MSR_TIME_REF_COUNT_AVAILABLE',
+};
 
 export interface HvCallRecord {
   readonly vcpu: number;
@@ -59,6 +70,7 @@ export class HypervPersonality extends Personality {
   readonly base = HYPERV_CPUID.defaultBase;
   readonly features: readonly string[];
   repChunk: number;
+  readonly enforceCpuid: boolean;
   readonly xenViridianPrefix: boolean;
   readonly tscHz: bigint;
   readonly partitionId: bigint;
@@ -75,6 +87,7 @@ export class HypervPersonality extends Personality {
     this.repChunk = opts.repChunk ?? 64;
     if (!Number.isInteger(this.repChunk) || this.repChunk < 1) throw new RangeError(`HypervOptions.repChunk: positive integer expected, got ${opts.repChunk}`);
     this.xenViridianPrefix = opts.xenViridianPrefix ?? false;
+    this.enforceCpuid = opts.enforceCpuid ?? false;
     this.tscHz = opts.tscHz ?? 1_000_000_000n;
     this.partitionId = opts.partitionId ?? 1n;
   }
@@ -122,7 +135,14 @@ export class HypervPersonality extends Personality {
     }
   }
 
+  /** #GP for an implemented MSR whose privilege is not advertised (only with enforceCpuid). */
+  private denied(index: number): boolean {
+    const need = MSR_PRIVILEGE[index];
+    return this.enforceCpuid && need !== undefined && !this.features.includes(need);
+  }
+
   readMsr(v: VcpuApi, index: number): bigint | 'gp' | undefined {
+    if (this.denied(index)) return 'gp';
     switch (index) {
       case HV_X64_MSR.GUEST_OS_ID: return this.guestOsId;
       case HV_X64_MSR.HYPERCALL: return this.hypercallMsr;
@@ -133,6 +153,7 @@ export class HypervPersonality extends Personality {
   }
 
   writeMsr(v: VcpuApi, index: number, value: bigint): 'ok' | 'gp' | undefined {
+    if (this.denied(index)) return 'gp';
     switch (index) {
       case HV_X64_MSR.GUEST_OS_ID:
         this.guestOsId = value;
