@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KVM_HC, hypervAbi, kvmAbi } from '@pvkit/shared-abi';
 import { generateStubs, toCHeader, toElf, type Strategy } from '@pvkit/guest-sdk';
-import { Vm, type HypervisorHooks } from '@pvkit/host';
+import { Vm, type HypervisorHooks, type VcpuApi } from '@pvkit/host';
 import { abiCpuid } from './support/stubs-vm.js';
 
 const TEXT = 0x40000;
@@ -71,7 +71,7 @@ describe('a gcc-built C driver calling the generated wrappers, run in the emulat
       it.skipIf(!hasGcc || (bits === 32 && !hasM32))(`${bits}-bit ${strategy}`, () => {
         const { bin, start } = build(bits, strategy);
         const calls: { insn: string; nr: bigint; a: bigint[] }[] = [];
-        const r = (n: 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi', v: { getReg(x: string): bigint }) => v.getReg(n) & (bits === 64 ? (1n << 64n) - 1n : 0xffffffffn);
+        const r = (n: 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi', v: VcpuApi) => v.getReg(n) & (bits === 64 ? (1n << 64n) - 1n : 0xffffffffn);
         const hooks: HypervisorHooks = {
           cpuid: abiCpuid([{ abi: hypervAbi, base: 0x40000000 }, { abi: kvmAbi, base: 0x40000100 }], 'amd'),
           hypercall(v, insn) {
