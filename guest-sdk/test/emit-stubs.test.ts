@@ -7,7 +7,7 @@ import { Asm, addr, dword, eax, ebx, ecx, esp, mem, rax, rdi, rsi } from '../src
 import { STRATEGIES, checkCombination, generateStubs } from '../src/stubs/index.js';
 import { toCHeader, toElf, toHex, toManifest } from '../src/emit/index.js';
 import type { Image } from '../src/image.js';
-import { checkRoundTrip } from './support/roundtrip.js';
+import { checkObjdump, checkRoundTrip } from './support/roundtrip.js';
 import { hasAs, hasGcc, hasGcc32, hasLd, hasNasm, hasReadelf, run, scratch, warnMissing, writeFileSync } from './support/tools.js';
 
 const noTools = warnMissing('nasm', hasNasm) || warnMissing('GNU as', hasAs) || warnMissing('ld', hasLd) || warnMissing('readelf', hasReadelf);
@@ -23,6 +23,7 @@ describe.skipIf(noTools)('emitters over generated stubs', () => {
       const g = generateStubs({ ...c, origin: 0x100000n });
       const img = g.image;
       const fb = checkRoundTrip(img);
+      checkObjdump(img);
       expect(fb).toEqual({ nasmFallbacks: 0, gasFallbacks: 0 });
       const s = scratch();
       try {
@@ -78,6 +79,7 @@ describe.skipIf(noTools)('emitters over Asm output', () => {
         const img = asmProgram(bits, ext);
         expect(img.relocations.length).toBeGreaterThan(ext ? 3 : 1);
         expect(checkRoundTrip(img)).toEqual({ nasmFallbacks: 0, gasFallbacks: 0 });
+        checkObjdump(img);
       });
     }
   }

@@ -19,13 +19,18 @@ export function ldFlat(obj: Uint8Array, bits: 64 | 32, origin: bigint): Uint8Arr
   } finally { s.done(); }
 }
 
+const PREFIX_WORDS = new Set(['lock', 'rep', 'repz', 'repnz', 'repe', 'repne', 'data16', 'addr32', 'addr16', 'cs', 'ds', 'es', 'ss', 'fs', 'gs', 'notrack', 'bnd', 'rex', 'rex.W']);
+
 /** objdump -d of one section: [offset, length, mnemonic] per instruction (objdump's own decoding). */
 export function objdumpInsns(file: string, section = '.text'): { offset: number; length: number; mnemonic: string }[] {
   const out: { offset: number; length: number; mnemonic: string }[] = [];
   const lines = run('objdump', ['-d', '-w', '-j', section, file]).stdout.split('\n');
   for (const l of lines) {
-    const m = /^\s+([0-9a-f]+):\t((?:[0-9a-f]{2} )+)\s*\t?(\S*)/.exec(l);
-    if (m) out.push({ offset: parseInt(m[1]!, 16), length: m[2]!.trim().split(' ').length, mnemonic: m[3]! });
+    const m = /^\s+([0-9a-f]+):\t((?:[0-9a-f]{2} )+)\s*\t?(.*)$/.exec(l);
+    if (!m) continue;
+    // the first word that is not a prefix (lock, rep, data16, ...)
+    const words = m[3]!.split(/\s+/).filter((w) => w && !PREFIX_WORDS.has(w));
+    out.push({ offset: parseInt(m[1]!, 16), length: m[2]!.trim().split(' ').length, mnemonic: words[0] ?? '' });
   }
   return out;
 }

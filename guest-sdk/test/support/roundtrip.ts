@@ -2,7 +2,8 @@
 import { expect } from 'vitest';
 import { asmSource, toBinary, toElf } from '../../src/emit/index.js';
 import type { Image } from '../../src/image.js';
-import { ldFlat, sectionHex, symtab } from './objects.js';
+import { Decoder, DecoderOptions, Mnemonic } from 'iced-x86';
+import { ldFlat, objdumpInsns, sectionHex, symtab } from './objects.js';
 import { decodeText } from '../../src/emit/asm/decode.js';
 import { gas, nasm, scratch, writeFileSync } from './tools.js';
 
@@ -59,3 +60,29 @@ export function checkRoundTrip(img: Image): { nasmFallbacks: number; gasFallback
   return { nasmFallbacks: n.fallbacks.length, gasFallbacks: g.fallbacks.length };
 }
 
+
+/** objdump -d of our ELF object finds iced's instruction boundaries and the same mnemonics. */
+export function checkObjdump(img: Image): void {
+  const s = scratch();
+  try {
+    writeFileSync(s.path('a.o'), toElf(img));
+    const theirs = objdumpInsns(s.path('a.o'));
+    const text = img.sections.find((x) => x.name === '.text')!.bytes;
+    const dec = new Decoder(img.bits, text, DecoderOptions.None);
+    const ours: { offset: number; length: number; mnemonic: string }[] = [];
+    while (dec.canDecode) {
+      const offset = Number(dec.position);
+      const i = dec.decode();
+      ours.push({ offset, length: i.length, mnemonic: Mnemonic[i.mnemonic]!.toLowerCase() });
+      i.free();
+    }
+    dec.free();
+    expect(theirs.map((x) => [x.offset, x.length])).toEqual(ours.map((x) => [x.offset, x.length]));
+    // AT&T mnemonics may carry a size suffix (movl, pushq, retq) and use other names for a few
+    const att: Record<string, string[]> = { mov: ['movabs'], movsxd: ['movslq'], movzx: ['movzbl', 'movzwl', 'movzbw', 'movzbq', 'movzwq'], movsx: ['movsbl', 'movswl', 'movsbw', 'movsbq', 'movswq'], cdq: ['cltd'], cqo: ['cqto'], cwde: ['cwtl'], cdqe: ['cltq'], cbw: ['cbtw'], cwd: ['cwtd'], int3: ['int3'], stosd: ['stos'], lodsd: ['lods'], movsd: ['movsl'], stosb: ['stos'], stosq: ['stos'], stosw: ['stos'], lodsb: ['lods'], lodsq: ['lods'], lodsw: ['lods'], movsb: ['movsb'], movsq: ['movsq'], movsw: ['movsw'], scasb: ['scas'], cmpsb: ['cmpsb'], insb: ['insb'], insd: ['insl'], outsb: ['outsb'], outsw: ['outsw'], outsd: ['outsl'] };
+    theirs.forEach((t, k) => {
+      const m = ours[k]!.mnemonic;
+      expect([m, m + 'b', m + 'w', m + 'l', m + 'q', ...(att[m] ?? [])], `at 0x${t.offset.toString(16)}`).toContain(t.mnemonic);
+    });
+  } finally { s.done(); }
+}
