@@ -6,7 +6,7 @@ import type { Vcpu } from './vcpu.js';
 import {
   eaLinear, eaRaw, immOpr, immSigned, memOpr, reg8, regField, regOpr, rmOpr, type Opr,
 } from './operands.js';
-import { aluBin, cmpxchg, incDec, negOp, notOp, testOp, xadd } from './ops-alu.js';
+import { aluBin, aluBinReg, cmpxchg, incDec, negOp, notOp, testOp, xadd } from './ops-alu.js';
 import { shiftOp, shldShrd } from './ops-shift.js';
 import { bitScan, bitTest, bswap, countZeros, imul2, mulDiv, popcnt } from './ops-muldiv.js';
 import {
@@ -61,9 +61,13 @@ function compileValid(d: Decoded): Exec | undefined {
     const kind = op >> 3;
     const size = (op & 1) === 0 ? 1 : osz;
     switch (op & 7) {
-      case 0: case 1: return aluBin(kind, size, rmOpr(d, size), regField(d, size));
-      case 2: case 3: return aluBin(kind, size, regField(d, size), rmOpr(d, size));
-      default: return aluBin(kind, size, regOpr(0, size), immOpr(immSigned(d), size));
+      case 0: case 1:
+        if (!d.mem) return aluBinReg(kind, size, rmReg(d, size), fieldReg(d, size), 0, 0);
+        return aluBin(kind, size, rmOpr(d, size), regField(d, size));
+      case 2: case 3:
+        if (!d.mem) return aluBinReg(kind, size, fieldReg(d, size), rmReg(d, size), 0, 0);
+        return aluBin(kind, size, regField(d, size), rmOpr(d, size));
+      default: return aluBinReg(kind, size, 0, -1, ...immParts(immSigned(d), size));
     }
   }
   if (op >= 0x40 && op <= 0x4f && !d.mode64) return incDec(osz, regOpr(op & 7, osz), op >= 0x48);
@@ -110,12 +114,21 @@ function compileValid(d: Decoded): Exec | undefined {
     case 0x6c: case 0x6d: case 0x6e: case 0x6f: return insOuts(d, op);
     case 0x80: case 0x81: case 0x83: {
       const size = op === 0x80 ? 1 : osz;
+      if (!d.mem) return aluBinReg(d.reg & 7, size, rmReg(d, size), -1, ...immParts(immSigned(d), size));
       return aluBin(d.reg & 7, size, rmOpr(d, size), immOpr(immSigned(d), size));
     }
     case 0x84: case 0x85: { const s = op === 0x84 ? 1 : osz; return testOp(s, rmOpr(d, s), regField(d, s)); }
     case 0x86: case 0x87: { const s = op === 0x86 ? 1 : osz; return xchg(rmOpr(d, s), regField(d, s)); }
-    case 0x88: case 0x89: { const s = op === 0x88 ? 1 : osz; return mov(rmOpr(d, s), regField(d, s), d); }
-    case 0x8a: case 0x8b: { const s = op === 0x8a ? 1 : osz; return mov(regField(d, s), rmOpr(d, s), d); }
+    case 0x88: case 0x89: {
+      const s = op === 0x88 ? 1 : osz;
+      if (s >= 4) return movFast(d, s, true);
+      return mov(rmOpr(d, s), regField(d, s), d);
+    }
+    case 0x8a: case 0x8b: {
+      const s = op === 0x8a ? 1 : osz;
+      if (s >= 4) return movFast(d, s, false);
+      return mov(regField(d, s), rmOpr(d, s), d);
+    }
     case 0x8d: { // LEA: the raw effective address, truncated to the operand size; no memory access
       if (!d.mem) return undefined;
       const ea = eaRaw(d), r = d.reg;
@@ -262,6 +275,38 @@ function compileValid(d: Decoded): Exec | undefined {
     }
     default: return undefined;
   }
+}
+
+/** Internal register number of the r/m operand (mod = 3), with the byte-register rule. */
+function rmReg(d: Decoded, size: number): number {
+  return size === 1 ? reg8(d, d.rm) : d.rm;
+}
+
+function fieldReg(d: Decoded, size: number): number {
+  return size === 1 ? reg8(d, d.reg) : d.reg;
+}
+
+/** An immediate (sign-extended JS int) as (lo, hi) at operand `size`. */
+function immParts(v: number, size: number): [number, number] {
+  const lo = size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v >>> 0;
+  return [lo, size === 8 && v < 0 ? 0xffffffff : 0];
+}
+
+/** MOV of 32/64 bits between a register and a register or memory, without operand objects (hot path). */
+function movFast(d: Decoded, size: number, toRm: boolean): Exec {
+  const r = d.reg;
+  const wide = size === 8;
+  if (!d.mem) {
+    const from = toRm ? r : d.rm, to = toRm ? d.rm : r;
+    return (c) => { c.lo[to] = c.lo[from]!; c.hi[to] = wide ? c.hi[from]! : 0; };
+  }
+  const ea = eaLinear(d);
+  if (toRm) return (c) => { c.wr(ea(c), size, c.lo[r]!, c.hi[r]!); };
+  return (c) => {
+    const v = c.rd(ea(c), size);
+    c.lo[r] = v;
+    c.hi[r] = wide ? c.vh : 0;
+  };
 }
 
 function mov(dst: Opr, src: Opr, d: Decoded): Exec {

@@ -105,3 +105,45 @@ export function cmpxchg(size: number, dst: Opr, src: Opr, acc: Opr, dstIsMem: bo
   };
 }
 
+
+/**
+ * Register-only fast form of aluBin (no operand objects: the hot path of compiled code). `src` is a register
+ * number, or -1 with the immediate in (imm, immHi). Same results and flags as aluBin.
+ */
+export function aluBinReg(kind: number, size: number, dst: number, src: number, imm: number, immHi: number): Exec {
+  if (size === 1 || dst >= 16 || src >= 16) return aluBinByte(kind, size, dst, src, imm, immHi);
+  const store = kind !== ALU_CMP;
+  const m = size === 2 ? 0xffff : -1; // & -1 would make values >= 2^31 negative: only mask 16-bit operands
+  return (c) => {
+    const lo = c.lo, hi = c.hi;
+    const b = src < 0 ? imm : m === -1 ? lo[src]! : lo[src]! & m;
+    const bh = src < 0 ? immHi : hi[src]!;
+    const a = m === -1 ? lo[dst]! : lo[dst]! & m;
+    const ah = hi[dst]!;
+    const o = c.o;
+    let r: number;
+    switch (kind) {
+      case ALU_ADD: r = add(o, size, a, ah, b, bh, 0); break;
+      case ALU_ADC: r = add(o, size, a, ah, b, bh, c.fl & CF); break;
+      case ALU_SBB: r = sub(o, size, a, ah, b, bh, c.fl & CF); break;
+      case ALU_SUB: case ALU_CMP: r = sub(o, size, a, ah, b, bh, 0); break;
+      case ALU_OR: r = (a | b) >>> 0; o.hi = (ah | bh) >>> 0; logicFlags(o, size, r, o.hi); break;
+      case ALU_AND: r = (a & b) >>> 0; o.hi = (ah & bh) >>> 0; logicFlags(o, size, r, o.hi); break;
+      default: r = (a ^ b) >>> 0; o.hi = (ah ^ bh) >>> 0; logicFlags(o, size, r, o.hi); break;
+    }
+    if (store) {
+      if (size === 8) { lo[dst] = r; hi[dst] = o.hi; }
+      else if (size === 4) { lo[dst] = r; hi[dst] = 0; }
+      else lo[dst] = (lo[dst]! & 0xffff0000) | r;
+    }
+    c.fl = (c.fl & ~STATUS) | o.f;
+  };
+}
+
+function aluBinByte(kind: number, size: number, dst: number, src: number, imm: number, immHi: number): Exec {
+  const d: Opr = { rd: (c) => c.getR(dst, size), wr: (c, v, vh) => c.setR(dst, size, v, vh), st: (c, v, vh) => c.setR(dst, size, v, vh) };
+  const s: Opr = src < 0
+    ? { rd: (c) => { c.vh = immHi; return imm; }, wr: () => {}, st: () => {} }
+    : { rd: (c) => c.getR(src, size), wr: () => {}, st: () => {} };
+  return aluBin(kind, size, d, s);
+}
