@@ -156,7 +156,10 @@ export class Vm {
       if (v.halted) {
         this.rr = (this.rr + 1) % n;
         this.left = this.quantum;
-        if (++idle >= n) return { kind: 'Hlt', vcpu: this.vcpus.find((x) => x.halted)!.id, rip: v.rip };
+        if (++idle >= n) {
+          const h = this.vcpus[0]!; // all halted: report vCPU 0 (wake one with `vcpu.halted = false`)
+          return { kind: 'Hlt', vcpu: h.id, rip: h.rip };
+        }
         continue;
       }
       idle = 0;
