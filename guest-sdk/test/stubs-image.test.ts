@@ -91,6 +91,7 @@ describe('generate(): images', () => {
     const hv = generateStubs({ abi: BUILTIN_ABIS.find((a) => a.name === 'hyperv')!, strategy: 'hcpage', bits: 64 });
     expect(hv.signatures.pvkit_hyperv_hvcall_send_ipi_fast).toBe('uint64_t pvkit_hyperv_hvcall_send_ipi_fast(uint64_t input, uint64_t output)');
     expect(hv.signatures.pvkit_hyperv_hvcall_get_vp_registers).toBe('uint64_t pvkit_hyperv_hvcall_get_vp_registers(uint64_t input, uint64_t output, uint32_t rep_count, uint32_t rep_start)');
+    expect(hv.signatures.pvkit_hyperv_hvcall_send_ipi_ex).toBe('uint64_t pvkit_hyperv_hvcall_send_ipi_ex(uint64_t input, uint64_t output, uint32_t varhead_qwords)');
     const vm = generateStubs({ abi: vmwareAbi, strategy: 'host-patch', bits: 32 });
     expect(vm.signatures.pvkit_vmware_cmd_getversion).toBe('uint32_t pvkit_vmware_cmd_getversion(uint32_t ebx, uint64_t *out)');
     expect(vm.signatures.pvkit_vmware_cmd_getversion_hypercall_lb).toBe('uint32_t pvkit_vmware_cmd_getversion_hypercall_lb(uint32_t ebx, uint64_t *out)');

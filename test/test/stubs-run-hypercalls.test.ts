@@ -144,9 +144,11 @@ describe('every wrapper of every built-in ABI (and a user JSON ABI) puts nr and 
           snap.push(seen[0]!.regs);
         }
         const at = { getReg: (n: GprName) => snap[0]!.get(n)! } as VcpuApi;
-        expect(readSlot(at, p.conv.number, bits), 'number').toBe(p.number & mask(typeof p.conv.number === 'string' && bits === 64 ? REGISTERS.get(p.conv.number)!.size : bits === 32 && typeof p.conv.number === 'string' ? 32 : 64));
+        const vi = p.roles.indexOf('varhead_qwords');
+        const number = vi >= 0 ? p.number | ((want[vi]! & 0x3ffn) << 17n) : p.number; // HV_HYPERCALL_VARHEAD 26:17
+        expect(readSlot(at, p.conv.number, bits), 'number').toBe(number & mask(typeof p.conv.number === 'string' && bits === 64 ? REGISTERS.get(p.conv.number)!.size : bits === 32 && typeof p.conv.number === 'string' ? 32 : 64));
         p.roles.forEach((role, i) => {
-          if (typeof role === 'string' && (role === 'out' || role === 'rep_count' || role === 'rep_start')) return;
+          if (typeof role === 'string' && (role === 'out' || role === 'rep_count' || role === 'rep_start' || role === 'varhead_qwords')) return;
           // A fixed DX (VMware port / LB flags) overrides bits 15:0 of an EDX argument, as Linux's `movw $port, %dx` does.
           const dx = (p.conv.fixed ?? []).find((f) => f.reg === 'dx');
           const exp = dx && role === 'edx' ? (want[i]! & ~0xffffn) | BigInt(dx.value) : want[i];
@@ -189,7 +191,24 @@ describe('Hyper-V rep calls loop until every rep is done', () => {
       ]);
       expect(r.ret).toBe(5n << 32n);
     });
-    it(`${bits}-bit: a failing status ends the loop at once`, () => {
+    it(`${bits}-bit: a rep call with a variable header (FLUSH_VIRTUAL_ADDRESS_LIST_EX) carries both in every re-issue`, () => {
+      const g = generateStubs({ abi: hypervAbi, strategy: 'dispatch', bits, origin: IMAGE, hypercalls: ['HVCALL_FLUSH_VIRTUAL_ADDRESS_LIST_EX'] });
+      const p = g.wrappers[0]!;
+      expect(p.params.map((q) => q.name)).toEqual(['input', 'output', 'varhead_qwords', 'rep_count', 'rep_start']);
+      const controls: bigint[] = [];
+      const sv = new StubVm(g, { vendor: 'amd', hooks: { hypercall(v) {
+        const c = readSlot(v, p.conv.number, bits);
+        controls.push(c);
+        writeSlot(v, p.conv.results[0]!, (((c >> 48n) & 0xfffn) + 3n) << 32n);
+        return 'handled';
+      } } });
+      const r = sv.call(p.symbol, [0x5000n, 0x6000n, 0x405n, 7n, 1n]); // varhead 0x405 & 0x3ff = 5
+      expect(r.clobbered).toEqual([]);
+      // Three reps per call from start 1: starts 1 and 4, then reps completed 7 = count ends the loop.
+      expect(controls).toEqual([1n, 4n].map((start) => BigInt(p.hc.nr) | (5n << 17n) | (7n << 32n) | (start << 48n)));
+      expect(r.ret).toBe(7n << 32n);
+    });
+        it(`${bits}-bit: a failing status ends the loop at once`, () => {
       const g = generateStubs({ abi: hypervAbi, strategy: 'host-patch', bits, origin: IMAGE, hypercalls: ['HVCALL_GET_VP_REGISTERS'] });
       const p = g.wrappers[0]!;
       let calls = 0;

@@ -11,23 +11,31 @@ import { CFunc, type CParam, type CType, type RegMove, cdecl, isPair, parallelMo
 import { cident } from './names.js';
 import type { TrapEmitter } from './strategies.js';
 
+/** Wrapper-level parameters that are not ABI argument registers. */
+type Special = 'varhead_qwords' | 'rep_count' | 'rep_start' | 'out';
+const isSpecial = (r: Slot | Special): r is Special => r === 'varhead_qwords' || r === 'rep_count' || r === 'rep_start' || r === 'out';
+
 export interface WrapperPlan {
   readonly symbol: string;
   readonly hc: HypercallDef;
   readonly conv: CallingConvention;
   readonly params: readonly CParam[];
   /** ABI slot of each parameter, or the wrapper-level role. */
-  readonly roles: readonly (Slot | 'rep_count' | 'rep_start' | 'out')[];
+  readonly roles: readonly (Slot | Special)[];
   readonly ret: CType;
   /** Static value of the number slot (Hyper-V: control word with the fast bit). */
   readonly number: bigint;
   readonly rep: boolean;
+  /** Hyper-V _EX calls: variable-header size in qwords (control bits 26:17) is a parameter. */
+  readonly varhead: boolean;
   readonly out: boolean;
   readonly prototype: string;
 }
 
 const HV_FAST_BIT = 1n << 16n; // hvgdk_mini.h HV_HYPERCALL_FAST_BIT
 const HV_REP_MASK = 0xfff; // hvgdk_mini.h rep count / start index are 12 bits (GENMASK 43:32, 59:48)
+const HV_VARHEAD_MASK = 0x3ff; // hvgdk_mini.h HV_HYPERCALL_VARHEAD_MASK GENMASK_ULL(26, 17)
+const HV_VARHEAD_SHIFT = 17; // HV_HYPERCALL_VARHEAD_OFFSET
 
 function slotBits(s: Slot): 32 | 64 {
   return isPair(s) ? 64 : (reg(s).size as 32 | 64);
@@ -80,6 +88,11 @@ export function planWrappers(abi: AbiDefinition, hc: HypercallDef, convs: readon
       params.push({ name: cident(arg.name), ctype: ctypeOf(arg.type, conv.args[i]!) });
       roles.push(conv.args[i]!);
     });
+    const varhead = hv && !!(hc as { varHeader?: boolean }).varHeader;
+    if (varhead) {
+      params.push({ name: 'varhead_qwords', ctype: 'uint32_t' });
+      roles.push('varhead_qwords');
+    }
     if (rep) {
       params.push({ name: 'rep_count', ctype: 'uint32_t' }, { name: 'rep_start', ctype: 'uint32_t' });
       roles.push('rep_count', 'rep_start');
@@ -98,7 +111,7 @@ export function planWrappers(abi: AbiDefinition, hc: HypercallDef, convs: readon
     });
     const ret = retType(abi, conv.results[0]!);
     const proto = `${cdecl(ret)} ${symbol}(${named.length ? named.map((p) => `${p.ctype === 'ptr' ? 'uint64_t *' : cdecl(p.ctype) + ' '}${p.name}`).join(', ') : 'void'})`;
-    return { symbol, hc, conv, params: named, roles, ret, number: BigInt(hc.nr) | (fast ? HV_FAST_BIT : 0n), rep, out, prototype: proto };
+    return { symbol, hc, conv, params: named, roles, ret, number: BigInt(hc.nr) | (fast ? HV_FAST_BIT : 0n), rep, varhead, out, prototype: proto };
   });
 }
 
@@ -145,10 +158,11 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
   const f = new CFunc(a, p.params);
   const used = convNums(conv, p.hc.args.length);
   const paramNums = new Set<number>(w ? p.params.map((_, i) => (f.loc(i) as { reg: Reg }).reg.num) : []);
-  // Rep loop state (x86-64): r11 control, r10 masked count, r9 reps completed.
-  const repRegs = w && p.rep ? [reg('r11'), reg('r10'), reg('r9')] : [];
+  // Runtime control word (x86-64, rep or variable header): r11 control, r10 masked rep count, r9 scratch.
+  const ctlRuntime = p.rep || p.varhead;
+  const repRegs = w && ctlRuntime ? [reg('r11'), reg('r10'), reg('r9')] : [];
   for (const r of repRegs) {
-    if (used.has(r.num)) throw new AbiError([{ path: `${p.symbol}`, value: r.name, message: 'the rep loop needs r9-r11, which the convention uses' }]);
+    if (used.has(r.num)) throw new AbiError([{ path: `${p.symbol}`, value: r.name, message: 'a runtime control word needs r9-r11, which the convention uses' }]);
   }
   const reserved = new Set([...used, ...repRegs.map((r) => r.num)]);
   const trapScratch = traps.needsScratch(conv) ? pickScratch(bits, reserved, `${p.symbol} trap`) : undefined;
@@ -164,22 +178,40 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
   }
   const ri = (role: string) => p.roles.indexOf(role as never);
   if (w) {
-    if (p.rep) {
+    if (ctlRuntime) {
+      // Built from the C parameters before the argument moves overwrite them.
       const [ctl, cnt, tmp] = repRegs as [Reg, Reg, Reg];
-      const c = (f.loc(ri('rep_count')) as { reg: Reg }).reg, s = (f.loc(ri('rep_start')) as { reg: Reg }).reg;
-      a.mov(regOf(ctl.num, 32), regOf(s.num, 32)).and(regOf(ctl.num, 32), HV_REP_MASK).shl(ctl, 48);
-      a.mov(regOf(cnt.num, 32), regOf(c.num, 32)).and(regOf(cnt.num, 32), HV_REP_MASK);
-      a.mov(tmp, cnt).shl(tmp, 32).or(ctl, tmp).or(ctl, Number(p.number));
+      const r32 = (r: Reg) => regOf(r.num, 32);
+      a.mov(r32(ctl), Number(p.number));
+      if (p.varhead) {
+        const v = (f.loc(ri('varhead_qwords')) as { reg: Reg }).reg;
+        a.mov(r32(tmp), r32(v)).and(r32(tmp), HV_VARHEAD_MASK).shl(r32(tmp), HV_VARHEAD_SHIFT).or(r32(ctl), r32(tmp));
+      }
+      if (p.rep) {
+        const c = (f.loc(ri('rep_count')) as { reg: Reg }).reg, s = (f.loc(ri('rep_start')) as { reg: Reg }).reg;
+        a.mov(r32(tmp), r32(s)).and(r32(tmp), HV_REP_MASK).shl(tmp, 48).or(ctl, tmp);
+        a.mov(r32(cnt), r32(c)).and(r32(cnt), HV_REP_MASK);
+        a.mov(tmp, cnt).shl(tmp, 32).or(ctl, tmp);
+      }
     }
     const moves: RegMove[] = [];
     p.roles.forEach((role, i) => {
-      if (typeof role === 'string' && (role === 'rep_count' || role === 'rep_start' || role === 'out')) return;
+      if (isSpecial(role)) return;
       if (isPair(role)) throw new AbiError([{ path: p.symbol, value: role, message: 'a hi:lo register pair in a 64-bit convention' }]);
       moves.push({ dst: reg(role), src: (f.loc(i) as { reg: Reg }).reg, ctype: p.params[i]!.ctype });
     });
     const avoid = new Set([...used, ...paramNums, ...repRegs.map((r) => r.num)]);
     parallelMove(a, moves, pickScratch(64, avoid, `${p.symbol} moves`));
   } else {
+    if (ctlRuntime) {
+      // [esp+8] (rep) or [esp] (no rep): control bits 31:0 with the variable-header size.
+      const eax = reg('eax'), edx = reg('edx');
+      a.mov(eax, Number(p.number & 0xffffffffn));
+      if (p.varhead) {
+        a.mov(edx, dword((f.loc(ri('varhead_qwords')) as { mem: Mem }).mem)).and(edx, HV_VARHEAD_MASK).shl(edx, HV_VARHEAD_SHIFT).or(eax, edx);
+      }
+      f.push(eax);
+    }
     if (p.rep) {
       const eax = reg('eax'), edx = reg('edx');
       const c = f.loc(ri('rep_count')) as { mem: Mem };
@@ -190,7 +222,7 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
       f.push(eax); // [esp]:   masked rep count
     }
     p.roles.forEach((role, i) => {
-      if (role === 'rep_count' || role === 'rep_start' || role === 'out') return;
+      if (isSpecial(role)) return;
       const l = f.loc(i) as { mem: Mem; hiMem?: Mem };
       if (isPair(role)) {
         f.loadFromStack(i, reg(role.lo));
@@ -210,7 +242,14 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
     else {
       const num = conv.number;
       if (!isPair(num)) throw new AbiError([{ path: p.symbol, value: num, message: 'a 32-bit rep call needs a hi:lo control word pair' }]);
-      a.mov(reg(num.lo), Number(p.number & 0xffffffffn)).mov(reg(num.hi), dword(mem(reg('esp'), { disp: 4 })));
+      a.mov(reg(num.lo), dword(mem(reg('esp'), { disp: 8 }))).mov(reg(num.hi), dword(mem(reg('esp'), { disp: 4 })));
+    }
+  } else if (p.varhead) {
+    if (w) a.mov(reg(conv.number as string), repRegs[0]!);
+    else {
+      const num = conv.number;
+      if (!isPair(num)) throw new AbiError([{ path: p.symbol, value: num, message: 'a 32-bit Hyper-V call needs a hi:lo control word pair' }]);
+      a.mov(reg(num.lo), dword(mem(reg('esp')))).xor(reg(num.hi), reg(num.hi));
     }
   } else loadImm(a, conv.number, p.number);
   traps.trap(conv, Number(p.hc.nr), trapScratch);
@@ -230,10 +269,11 @@ export function emitWrapper(a: Asm, p: WrapperPlan, traps: TrapEmitter): void {
       a.shl(t, 16).and(dword(mem(esp, { disp: 4 })), 0xf000ffff).or(dword(mem(esp, { disp: 4 })), t).jmp(loop);
     }
     a.label(done);
-    if (!w) {
-      a.add(reg('esp'), 8);
-      f.pushed -= 8;
-    }
+  }
+  if (!w && ctlRuntime) {
+    const n = p.rep ? 12 : 4;
+    a.lea(reg('esp'), mem(reg('esp'), { disp: n })); // drop the control-word slots
+    f.pushed -= n;
   }
   if (p.out) {
     const o = outScratch!;
