@@ -101,4 +101,11 @@ describe.skipIf(!hasNasm)('Vm.run', () => {
     expect(vm.vcpus[0]!.getReg('rax')).toBe(BigInt(CODE + 5));
     expect(vm.vcpus[0]!.getReg('rsp')).toBe(0x8000n);
   });
+
+  it('RDTSC is the retired-instruction count, advancing within a quantum', () => {
+    const vm = vmWith(nasm('rdtsc\nmov ebx, eax\nrdtsc\nsub eax, ebx\nhlt'));
+    expect(vm.run().kind).toBe('Hlt');
+    expect(vm.vcpus[0]!.getReg('rax')).toBe(2n);
+    expect(vm.vcpus[0]!.getReg('rbx')).toBe(0n);
+  });
 });

@@ -10,6 +10,12 @@ export interface CachedInsn {
   readonly exec: Exec;
   readonly len: number;
   readonly d: Decoded;
+  /** Set when the entry is dropped: successor links to it must not be followed. */
+  dead?: boolean;
+  /** Cached fall-through successor and last branch target (run-loop shortcuts past the map). */
+  next?: CachedInsn | undefined;
+  target?: CachedInsn | undefined;
+  targetIp?: number;
 }
 
 export class DecodeCache {
@@ -46,7 +52,13 @@ export class DecodeCache {
   dropPage(page: number): void {
     const list = this.pages.get(page);
     if (list === undefined) return;
-    for (const k of list) if (this.map.delete(k)) this.invalidations++;
+    for (const k of list) {
+      const e = this.map.get(k);
+      if (e === undefined) continue;
+      e.dead = true;
+      this.map.delete(k);
+      this.invalidations++;
+    }
     this.pages.delete(page);
   }
 

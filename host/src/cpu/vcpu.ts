@@ -167,36 +167,55 @@ export class Vcpu extends CpuState implements VcpuApi {
    * `executed` tells how many instructions retired. Never throws for anything the guest does.
    */
   run(max: number): Exit | undefined {
-    this.executed = 0;
     // Waiting for an answer that was not given: re-executing reports the same exit again.
     const cache = this.cache;
-    let n = 0;
+    const start = this.icount;
+    let prev: CachedInsn | undefined;
+    let prevIp = 0;
     try {
-      while (n < max) {
+      while (this.icount - start < max) {
         const ip = this.ip;
         this.curIp = ip;
-        let insn = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
-        if (insn === undefined) insn = this.fetch(ip);
+        // Follow the previous instruction's cached successor (fall-through or last branch target) when it is
+        // still live; otherwise look the address up (and remember it for next time).
+        let insn: CachedInsn | undefined;
+        if (prev !== undefined) {
+          if (ip === prevIp + prev.len) {
+            insn = prev.next;
+            if (insn === undefined || insn.dead) insn = prev.next = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
+          } else if (ip === prev.targetIp && prev.target !== undefined && !prev.target.dead) insn = prev.target;
+          else {
+            insn = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
+            prev.targetIp = ip;
+            prev.target = insn;
+          }
+        } else insn = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
+        if (insn === undefined) {
+          insn = this.fetch(ip);
+          if (prev !== undefined) {
+            if (ip === prevIp + prev.len) prev.next = insn;
+            else prev.target = insn;
+          }
+        }
         const next = ip + insn.len;
         this.nextIp = this.mode64 ? next : next % TWO32;
         insn.exec(this);
         this.ip = this.nextIp;
-        n++;
+        this.icount++;
+        prev = insn;
+        prevIp = ip;
         if (this.completions.length !== 0) this.completions = [];
         if (this.exit !== undefined) {
           const e = this.exit;
           this.exit = undefined;
-          this.executed = n;
-          this.icount += n;
+          this.executed = this.icount - start;
           return e;
         }
       }
-      this.executed = n;
-      this.icount += n;
+      this.executed = this.icount - start;
       return undefined;
     } catch (err) {
-      this.executed = n;
-      this.icount += n;
+      this.executed = this.icount - start;
       return this.toExit(err);
     }
   }
