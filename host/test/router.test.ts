@@ -162,3 +162,26 @@ describe('IoBusRouter', () => {
     });
   });
 });
+
+describe('accesses made for a hypercall (viaHypercall)', () => {
+  it('count as hypercallDevice, not as trapped PIO or emulated MMIO; doorbells add nothing to the hypercall exit', () => {
+    const r = new IoBusRouter();
+    const pio = recPio('p', 7);
+    const mmio = recMmio('m');
+    r.pio.register(0x600, 0x40, pio);
+    r.mmio.register(0xfe000000n, 0x40n, mmio);
+    r.doorbells.assign({ space: 'mmio', addr: 0xfe00001cn, len: 0 });
+    expect(r.viaHypercall(() => r.pioRead(0x600, 1))).toBe(7);
+    r.viaHypercall(() => r.mmioWrite(0xfe000010n, 4, 5n));
+    r.viaHypercall(() => r.mmioWrite(0xfe00001cn, 4, 1n));
+    expect([r.counters.get('hypercallDevice'), r.counters.get('pio'), r.counters.get('mmioEmulated'), r.counters.get('doorbellFull')]).toEqual([2, 0, 0, 0]);
+    // The same accesses from the CPU are charged as usual, and an exception inside leaves the mode.
+    r.pioRead(0x600, 1);
+    r.mmioWrite(0xfe000010n, 4, 5n);
+    r.mmioWrite(0xfe00001cn, 4, 1n);
+    expect(() => r.viaHypercall(() => { throw new Error('x'); })).toThrow('x');
+    r.pioWrite(0x600, 1, 1);
+    expect([r.counters.get('pio'), r.counters.get('mmioEmulated'), r.counters.get('doorbellFull')]).toEqual([2, 1, 1]);
+    expect(mmio.log.length + pio.log.length).toBe(5);
+  });
+});

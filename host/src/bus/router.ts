@@ -94,6 +94,28 @@ export class IoBusRouter implements IoRouter {
     this.nested = opts.nested ?? false;
   }
 
+  /** Depth of viaHypercall() calls in progress. */
+  private hcDepth = 0;
+
+  viaHypercall<T>(fn: () => T): T {
+    this.hcDepth++;
+    try {
+      return fn();
+    } finally {
+      this.hcDepth--;
+    }
+  }
+
+  /** A device access: trapped and emulated by the CPU, or made for a hypercall (no decode, cost `hypercallDevice`). */
+  private countAccess(kind: 'pio' | 'mmioEmulated'): void {
+    this.counters.add(this.hcDepth ? 'hypercallDevice' : kind);
+  }
+
+  /** A doorbell signalled; under a hypercall the exit was already counted as `hypercall` and nothing is added. */
+  private countDoorbell(kind: 'doorbellPio' | 'doorbellFull' | 'doorbellFast'): void {
+    if (!this.hcDepth) this.counters.add(kind);
+  }
+
   pioRead(port: number, size: IoSize): number | undefined {
     // Doorbells never match reads (ioeventfd_ops has no .read).
     const r = this.pio.rangeAt(port);
@@ -102,7 +124,7 @@ export class IoBusRouter implements IoRouter {
       return undefined;
     }
     this.stats.pioRead++;
-    this.counters.add('pio');
+    this.countAccess('pio');
     return (r.device.read(port - r.base, size) & mask32(size)) >>> 0;
   }
 
@@ -110,7 +132,7 @@ export class IoBusRouter implements IoRouter {
     const v = (value & mask32(size)) >>> 0;
     if (this.doorbells.has('pio') && this.doorbells.write('pio', BigInt(port), size, BigInt(v)) !== undefined) {
       this.stats.doorbellPio++;
-      this.counters.add('doorbellPio');
+      this.countDoorbell('doorbellPio');
       return true;
     }
     const r = this.pio.rangeAt(port);
@@ -119,7 +141,7 @@ export class IoBusRouter implements IoRouter {
       return false;
     }
     this.stats.pioWrite++;
-    this.counters.add('pio');
+    this.countAccess('pio');
     r.device.write(port - r.base, size, v);
     return true;
   }
@@ -131,7 +153,7 @@ export class IoBusRouter implements IoRouter {
       return undefined;
     }
     this.stats.mmioRead++;
-    this.counters.add('mmioEmulated');
+    this.countAccess('mmioEmulated');
     return r.device.read(gpa - r.base, size) & mask64(size);
   }
 
@@ -140,7 +162,7 @@ export class IoBusRouter implements IoRouter {
     const v = value & mask64(size);
     if (this.doorbells.has('mmio') && this.doorbells.write('mmio', gpa, size, v) !== undefined) {
       this.stats.doorbellFull++;
-      this.counters.add('doorbellFull');
+      this.countDoorbell('doorbellFull');
       return true;
     }
     const r = this.mmio.rangeAt(gpa);
@@ -149,7 +171,7 @@ export class IoBusRouter implements IoRouter {
       return false;
     }
     this.stats.mmioWrite++;
-    this.counters.add('mmioEmulated');
+    this.countAccess('mmioEmulated');
     r.device.write(gpa - r.base, size, v);
     return true;
   }
@@ -167,7 +189,7 @@ export class IoBusRouter implements IoRouter {
     if (this.mmuMode !== 'ept' || this.nested) return false;
     if (!this.doorbells.fastMmioWrite(gpa)) return false;
     this.stats.doorbellFast++;
-    this.counters.add('doorbellFast');
+    this.countDoorbell('doorbellFast');
     return true;
   }
 

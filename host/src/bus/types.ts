@@ -27,5 +27,11 @@ export interface IoRouter {
   pioWrite(port: number, size: IoSize, value: number): boolean;
   mmioRead(gpa: bigint, size: MmioSize): bigint | undefined;
   mmioWrite(gpa: bigint, size: MmioSize, value: bigint): boolean;
+  /**
+   * Runs `fn` with its accesses accounted as made on behalf of a hypercall (no instruction decode), so the cost
+   * model does not charge them as emulated MMIO or trapped port I/O. Optional: routers without cost accounting
+   * need not implement it.
+   */
+  viaHypercall?<T>(fn: () => T): T;
   /** EPT fast MMIO (vmx.c handle_ept_misconfig): asked BEFORE decoding a store to MMIO; true = done, only skip the insn. */ fastMmio?(gpa: bigint): boolean;
 }

@@ -11,6 +11,11 @@ export const COST_KINDS = [
   'pio',
   /** MMIO access decoded and emulated, then handed to the device model. */
   'mmioEmulated',
+  /**
+   * A device access made on behalf of a hypercall (pvio MMIO/PIO hypercall, Hyper-V MMIO read/write): the extra
+   * trip to the userspace device model, without instruction decode. The hypercall exit itself counts as `hypercall`.
+   */
+  'hypercallDevice',
   /** MMIO write consumed by a len-0 doorbell without decode (EPT misconfig + KVM_FAST_MMIO_BUS). */
   'doorbellFast',
   /** MMIO write consumed by a doorbell after full decode and emulation (NPT / shadow, or a sized doorbell). */

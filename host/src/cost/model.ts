@@ -28,6 +28,7 @@ export const DEFAULT_CYCLE_TABLE: CycleTable = {
   // MMIO to the device model = userspace exit plus decode/emulation of the access.
   mmioEmulated: { cycles: 20574 + EMULATION_CYCLES_2012, source: `estimate: inl_from_qemu 20574 + emulation 3300 (${KUT_2012})`, estimate: true },
   // commit 68c3b4d1676d (M. Tsirkin): "on VMX MMIO EVENTFD is essentially as fast as PIO" -> outl_to_kernel.
+  hypercallDevice: { cycles: 13000, source: `estimate: the userspace trip alone, "the cost of exiting to userspace is 13000 cycles" (${KUT_2012} commit text)`, estimate: true },
   doorbellFast: { cycles: 4451, source: `estimate: = outl_to_kernel 4451 per commit 68c3b4d1676d "essentially as fast as PIO" (${KUT_2012})`, estimate: true },
   // Full path = in-kernel completion after instruction emulation; closest measured analogue is inl_from_kernel.
   doorbellFull: { cycles: 7237, source: `estimate: = inl_from_kernel 7237, in-kernel completion with emulation (${KUT_2012})`, estimate: true },

@@ -21,6 +21,11 @@ export interface HvVm {
   hooks: HypervisorHooks | undefined;
 }
 
+/** A device access made for a hypercall: accounted as such by routers that keep costs (IoRouter.viaHypercall). */
+export function hcAccess<T>(router: IoRouter | undefined, fn: () => T): T {
+  return router?.viaHypercall ? router.viaHypercall(fn) : fn();
+}
+
 /** 64 for a caller in long mode with CS.L (KVM is_64_bit_hypercall), else 32. */
 export function callerBits(v: VcpuApi): 64 | 32 {
   return v.mode === 'long64' ? 64 : 32;

@@ -12,7 +12,7 @@ import {
 import type { MmioSize } from '../bus/types.js';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { M32, Personality, bigOf, callerBits, guestFault, guestTsc, hexOf, repeatInstruction, tryRead, tryWrite } from './common.js';
+import { M32, Personality, bigOf, callerBits, guestFault, guestTsc, hcAccess, hexOf, repeatInstruction, tryRead, tryWrite } from './common.js';
 
 /** HV_X64_MSR_HYPERCALL bit 1, Locked (TLFS "Hypercall MSR": immutable until reset). */
 const HYPERCALL_LOCKED = 0x2n;
@@ -317,7 +317,8 @@ export class HypervPersonality extends Personality {
   private mmioRead(input: Uint8Array, out: bigint | undefined): number {
     const a = this.mmioAccess(input);
     if (a === undefined || out === undefined) return HV_STATUS.INVALID_PARAMETER;
-    const v = this.vm?.router?.mmioRead(a.gpa, a.size) ?? (1n << BigInt(8 * a.size)) - 1n; // unclaimed: all ones
+    const router = this.vm?.router;
+    const v = hcAccess(router, () => router?.mmioRead(a.gpa, a.size)) ?? (1n << BigInt(8 * a.size)) - 1n; // unclaimed: all ones
     const data = new Uint8Array(HV_MMIO_READ_OUTPUT.size);
     new DataView(data.buffer).setBigUint64(0, v, true);
     return tryWrite(this.memory, out, data) ? HV_STATUS.SUCCESS : HV_STATUS.INVALID_PARAMETER;
@@ -328,7 +329,8 @@ export class HypervPersonality extends Personality {
     const a = this.mmioAccess(input);
     if (a === undefined) return HV_STATUS.INVALID_PARAMETER;
     const v = new DataView(input.buffer, input.byteOffset).getBigUint64(16, true) & ((1n << BigInt(8 * a.size)) - 1n);
-    this.vm?.router?.mmioWrite(a.gpa, a.size, v); // unclaimed: dropped, like a store to nothing on a PC
+    const router = this.vm?.router;
+    hcAccess(router, () => router?.mmioWrite(a.gpa, a.size, v)); // unclaimed: dropped, like a store to nothing on a PC
     return HV_STATUS.SUCCESS;
   }
 }

@@ -11,7 +11,7 @@ import type { IoSize, MmioSize } from '../bus/types.js';
 import { Vcpu } from '../cpu/vcpu.js';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { M32, Personality, StateError, bigOf, callerBits, hexOf, tryWrite } from './common.js';
+import { M32, Personality, StateError, bigOf, callerBits, hcAccess, hexOf, tryWrite } from './common.js';
 
 /**
  * Features offered by default. ANY_INSN is not: the engine #UD-patches the foreign instruction before any hook
@@ -193,12 +193,12 @@ export class PvioPersonality extends Personality {
     if (a.space === 'mmio') {
       const size = a.size as MmioSize;
       if (a.write) {
-        if (router?.mmioWrite(a.address, size, data) !== true) cpu?.raiseExit({ kind: 'MmioWrite', vcpu: v.id, rip, gpa: a.address, size, value: data });
+        if (hcAccess(router, () => router?.mmioWrite(a.address, size, data)) !== true) cpu?.raiseExit({ kind: 'MmioWrite', vcpu: v.id, rip, gpa: a.address, size, value: data });
         return { status: 'OK' };
       }
       const done = cpu?.takeCompletion(`mmio:${a.address}:${size}`);
       if (done !== undefined) return { status: 'OK', data: ((BigInt(done.hi >>> 0) << 32n) | BigInt(done.lo >>> 0)) & mask(size) };
-      const r = router?.mmioRead(a.address, size);
+      const r = hcAccess(router, () => router?.mmioRead(a.address, size));
       if (r === undefined) {
         if (cpu === undefined) return { status: 'OK', data: mask(size) };
         return cpu.needCompletion({ kind: 'MmioRead', vcpu: v.id, rip, gpa: a.address, size });
@@ -208,12 +208,12 @@ export class PvioPersonality extends Personality {
     const port = Number(a.address);
     const size = a.size as IoSize;
     if (a.write) {
-      if (router?.pioWrite(port, size, Number(data)) !== true) cpu?.raiseExit({ kind: 'IoOut', vcpu: v.id, rip, port, size, value: Number(data) });
+      if (hcAccess(router, () => router?.pioWrite(port, size, Number(data))) !== true) cpu?.raiseExit({ kind: 'IoOut', vcpu: v.id, rip, port, size, value: Number(data) });
       return { status: 'OK' };
     }
     const done = cpu?.takeCompletion(`io:${port}:${size}`);
     if (done !== undefined) return { status: 'OK', data: BigInt(done.lo >>> 0) & mask(size) };
-    const r = router?.pioRead(port, size);
+    const r = hcAccess(router, () => router?.pioRead(port, size));
     if (r === undefined) {
       if (cpu === undefined) return { status: 'OK', data: mask(size) };
       return cpu.needCompletion({ kind: 'IoIn', vcpu: v.id, rip, port, size });

@@ -1,0 +1,15 @@
+// `npm start`: the end-to-end demo on the embedded default (no KVM needed).
+import { detectionDemo } from './detection.js';
+import { patchingDemo } from './patching.js';
+import { transportsDemo } from './transports.js';
+
+export interface DemoSection {
+  readonly title: string;
+  run(): string[];
+}
+
+export const DEMO_SECTIONS: readonly DemoSection[] = [
+  { title: 'detection', run: detectionDemo },
+  { title: 'patching', run: patchingDemo },
+  { title: 'transports', run: transportsDemo },
+];
