@@ -10,7 +10,9 @@ const hasFlag = process.execArgv.some((a) => a.includes('conditions=source'));
 if (hasFlag) {
   await import(main);
 } else {
-  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', main, ...process.argv.slice(2)], {
+  // tsx resolved from here, not from the caller's working directory (pvkit may be run from anywhere)
+  const tsx = import.meta.resolve('tsx');
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', tsx, main, ...process.argv.slice(2)], {
     stdio: 'inherit',
   });
   process.exit(r.status ?? (r.signal ? 128 : 1));
