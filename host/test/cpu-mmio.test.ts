@@ -2,6 +2,8 @@
 // moves); addresses nobody claims become MmioRead/MmioWrite exits the caller completes.
 import { describe, expect, it } from 'vitest';
 import { FakeRouter } from './cpu-util-router.js';
+import { IoBusRouter } from '../src/bus/router.js';
+import { Vm } from '../src/vm.js';
 import { hasNasm, nasm, vmWith } from './cpu-util.js';
 
 const BASE = 0xfee00000n;
@@ -123,5 +125,25 @@ describe.skipIf(!hasNasm)('unclaimed MMIO: exits completed by the caller', () =>
     expect(vm.vcpus[0]!.getReg('rcx')).toBe(1n);
     expect(vm.run()).toMatchObject({ kind: 'IoOut', value: 0x5678, size: 2 });
     expect(vm.run().kind).toBe('Hlt');
+  });
+});
+
+describe('EPT fast MMIO path (len-0 doorbell)', () => {
+  it('a store to a len-0 doorbell completes on the fast path under ept, the full path under npt, same guest result', () => {
+    const results = [];
+    for (const mmuMode of ['ept', 'npt'] as const) {
+      const r = new IoBusRouter({ mmuMode });
+      const res = r.doorbells.assign({ space: 'mmio', addr: 0xd0000000n, len: 0 });
+      if (!res.ok) throw new Error(res.reason);
+      const vm = new Vm({ router: r });
+      vm.memory.addRam(0, 0x10000);
+      // mov ebx, 0xd0000000 ; mov dword [rbx], eax ; mov dword [rbx], eax ; hlt
+      vm.memory.writeBytes(0x1000, [0xbb, 0x00, 0x00, 0x00, 0xd0, 0x89, 0x03, 0x89, 0x03, 0xf4]);
+      vm.vcpus[0]!.rip = 0x1000n;
+      const exit = vm.run({ budget: 100 });
+      results.push({ exit: exit.kind, rip: vm.vcpus[0]!.rip, fast: res.doorbell.fastSignals, full: res.doorbell.fullSignals, counted: [r.counters.get('doorbellFast'), r.counters.get('doorbellFull')] });
+    }
+    expect(results[0]).toEqual({ exit: 'Hlt', rip: 0x100an, fast: 2, full: 0, counted: [2, 0] });
+    expect(results[1]).toEqual({ exit: 'Hlt', rip: 0x100an, fast: 0, full: 2, counted: [0, 2] });
   });
 });

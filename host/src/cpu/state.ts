@@ -200,6 +200,12 @@ export class CpuState {
     }
     const value = BigInt.asUintN(size * 8, (BigInt(vh >>> 0) << 32n) | BigInt(v >>> 0));
     const e: Exit = { kind: 'MmioWrite', vcpu: this.id, rip: BigInt(this.curIp), gpa: BigInt(addr), size: size as 1 | 2 | 4 | 8, value };
+    // EPT fast path (vmx.c handle_ept_misconfig + KVM_FAST_MMIO_BUS): a len-0 doorbell at this GPA takes the store
+    // without emulating it; the router answers false unless the modelled MMU is EPT and the guest is not nested.
+    if (this.env.router?.fastMmio?.(BigInt(addr)) === true) {
+      this.env.record?.(e);
+      return;
+    }
     if (this.env.router?.mmioWrite(BigInt(addr), size as 1 | 2 | 4 | 8, value) === true) {
       this.env.record?.(e);
       return;
