@@ -1,0 +1,5 @@
+// The whole case table, in report order.
+import type { ConformCase } from '../types.js';
+import { STUB_MATRIX } from './stubs-matrix.js';
+
+export const CASES: readonly ConformCase[] = [...STUB_MATRIX];

@@ -1,0 +1,8 @@
+// pvkit conformance suite: case table, runner, backends, reporters.
+export * from './types.js';
+export { LAYOUT, RAM_BYTES, stubProgram, asmProgram, type Arg, type Call } from './guest.js';
+export { check } from './check.js';
+export { runSuite, select, instances, instanceId, summary, type Filter } from './runner.js';
+export { emulatorBackend, buildEmulator } from './emulator.js';
+export { kvmBackend, kvmAvailability, isSoftwareKvm } from './kvm.js';
+export { CASES } from './cases/index.js';

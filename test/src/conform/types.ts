@@ -1,0 +1,126 @@
+// The conformance suite's data model, in the manner of kvm-unit-tests' unittests.cfg: a case names its groups,
+// ABIs, strategy, vendors and modes, builds a guest program, and states the ABI-visible results it expects.
+// Backends run the program; the checker compares; reporters print PASS/FAIL/SKIP with reasons.
+import type { CostKind, ExitKind, GprName, PvtestTraceEntry, TraceEntry, Vendor } from '@pvkit/host';
+import type { Generated, Strategy } from '@pvkit/guest-sdk';
+import type { AbiName } from '../run/machine.js';
+
+export const GROUPS = [
+  'detection', 'hypercall', 'patching', 'hcpage', 'pio', 'mmio', 'doorbell', 'mmio-hypercall', 'fallback', 'nested',
+  'migration', 'smp', 'faults',
+] as const;
+export type Group = (typeof GROUPS)[number];
+export type Bits = 64 | 32;
+export type Need = 'kvm' | 'nasm' | 'gcc' | 'hypercall-exits';
+export type { AbiName };
+
+/** One vendor x mode instance of a case. */
+export interface CaseEnv {
+  readonly vendor: Vendor;
+  readonly bits: Bits;
+}
+
+/** What to put in the machine besides RAM, the debug console (0xe9) and the pvtest device. */
+export interface MachineSpec {
+  /** Personalities in CPUID order; `base` as in `pvkit run --abi kvm@0x40000100`. */
+  readonly abis: readonly { readonly name: AbiName; readonly base?: number; readonly options?: Record<string, unknown> }[];
+  /** KVM_X86_QUIRK_FIX_HYPERCALL_INSN (default on, as in KVM). */
+  readonly fixHypercallInsn?: boolean;
+  /** Privilege level the guest runs at (default 0). */
+  readonly cpl?: 0 | 3;
+  /** Bytes queued in the pvtest device's input FIFO before the run. */
+  readonly pvtestInput?: readonly number[];
+}
+
+/** A flat guest: bytes at guest-physical addresses, the entry point, and the stub image it was built with. */
+export interface GuestProgram {
+  readonly segments: readonly { readonly gpa: bigint; readonly bytes: Uint8Array }[];
+  readonly entry: bigint;
+  readonly stubs?: Generated;
+  /** Where each call's return value was stored (a qword per call) and how many bits of it the C type has. */
+  readonly results?: { readonly gpa: bigint; readonly widths: readonly number[]; readonly names: readonly string[] };
+}
+
+export interface MemoryExpect {
+  readonly gpa: bigint;
+  readonly bytes: readonly number[];
+  /** What the bytes are, for the failure message (e.g. 'patched site'). */
+  readonly what: string;
+}
+
+export interface Expect {
+  /** How the run ends (default a halt). */
+  readonly final?: { readonly kind: ExitKind; readonly vector?: number; readonly rip?: bigint };
+  /** The C return value of each call of a stub program, masked to its C type. */
+  readonly results?: readonly bigint[];
+  readonly registers?: Partial<Record<GprName, bigint>>;
+  readonly memory?: readonly MemoryExpect[];
+  /** Exit kinds the run saw, in order (handled ones too), filtered to the kinds listed in `of`. */
+  readonly exitTrace?: { readonly of: readonly ExitKind[]; readonly kinds: readonly ExitKind[] };
+  /** Number of #UD patches the host made (ABI-FACTS §1.3). */
+  readonly patches?: number;
+  readonly counters?: Partial<Record<CostKind, number>>;
+  /** Bytes the guest wrote to the debug console (0xe9). */
+  readonly console?: string;
+  /** What the pvtest device saw: its output bytes and/or its access trace. */
+  readonly device?: { readonly output?: string; readonly trace?: readonly PvtestTraceEntry[] };
+}
+
+export interface ConformCase {
+  readonly name: string;
+  readonly groups: readonly Group[];
+  readonly abis: readonly AbiName[];
+  readonly strategy?: Strategy;
+  readonly vendors: readonly Vendor[];
+  readonly bits: readonly Bits[];
+  /** The ABI-FACTS.md section (or issue) the expectation comes from. */
+  readonly source: string;
+  readonly needs?: readonly Need[];
+  readonly machine: (env: CaseEnv) => MachineSpec;
+  readonly program: (env: CaseEnv) => GuestProgram;
+  readonly expect: (env: CaseEnv) => Expect;
+  /** Instruction budget (default 2 000 000). */
+  readonly budget?: number;
+}
+
+/** Everything a backend observed at the end of a run. */
+export interface Observation {
+  readonly final: { readonly kind: ExitKind; readonly vector?: number; readonly rip: bigint; readonly text: string };
+  readonly registers: Readonly<Record<GprName, bigint>>;
+  readMemory(gpa: bigint, n: number): Uint8Array;
+  /** Undefined when the backend cannot see handled exits. */
+  readonly trace?: readonly TraceEntry[];
+  readonly patches?: number;
+  readonly counters?: Readonly<Record<CostKind, number>>;
+  readonly console: string;
+  readonly device: { readonly output: string; readonly trace: readonly PvtestTraceEntry[] };
+}
+
+export type Availability = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+export interface Backend {
+  readonly name: string;
+  /** Whether the backend can run at all here (e.g. /dev/kvm present and usable). */
+  available(): Availability;
+  /** A reason to skip this case on this backend (e.g. hypercalls never complete on kvm_pvm), or undefined. */
+  skipReason(c: ConformCase, env: CaseEnv): string | undefined;
+  run(c: ConformCase, env: CaseEnv, machine: MachineSpec, program: GuestProgram): Observation;
+}
+
+export type Status = 'PASS' | 'FAIL' | 'SKIP';
+
+export interface CaseResult {
+  readonly case: string;
+  /** `<case> [<bits>-bit <vendor>]` */
+  readonly id: string;
+  readonly env: CaseEnv;
+  readonly backend: string;
+  readonly groups: readonly Group[];
+  readonly abis: readonly AbiName[];
+  readonly source: string;
+  readonly status: Status;
+  /** SKIP reason, or the FAIL differences (one per line). */
+  readonly reason?: string;
+  readonly problems: readonly string[];
+  readonly ms: number;
+}
