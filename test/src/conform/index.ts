@@ -6,3 +6,4 @@ export { runSuite, select, instances, instanceId, summary, type Filter } from '.
 export { emulatorBackend, buildEmulator } from './emulator.js';
 export { kvmBackend, kvmAvailability, isSoftwareKvm } from './kvm.js';
 export { CASES } from './cases/index.js';
+export * from './report/index.js';
