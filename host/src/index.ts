@@ -25,3 +25,4 @@ export * from './vm/snapshot.js';
 export type { RestoreOptions } from './vm/snapshot-io.js';
 export { runEngineBench, formatBench, type BenchResult } from './vm/bench.js';
 export * from './hypervisor/index.js';
+export * from './nested/index.js';
