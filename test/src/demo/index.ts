@@ -1,6 +1,7 @@
 // `npm start`: the end-to-end demo on the embedded default (no KVM needed).
 import { detectionDemo } from './detection.js';
 import { patchingDemo } from './patching.js';
+import { questionsDemo } from './questions.js';
 import { transportsDemo } from './transports.js';
 
 export interface DemoSection {
@@ -12,4 +13,5 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
   { title: 'detection', run: detectionDemo },
   { title: 'patching', run: patchingDemo },
   { title: 'transports', run: transportsDemo },
+  { title: 'questions', run: questionsDemo },
 ];
