@@ -10,6 +10,7 @@ const commands: Record<string, Command> = {
   demo: { summary: 'the end-to-end demo (what `npm start` runs)', load: () => import('./demo.js') },
   run: { summary: 'run a guest binary or ELF on the emulator with chosen personalities', load: () => import('./run.js') },
   gen: { summary: 'guest stubs for an ABI and strategy as bin, hex, nasm, gas, C header, ELF or JSON', load: () => import('./gen.js') },
+  conform: { summary: 'the ABI conformance suite on the emulator and/or KVM (console, TAP, JUnit, JSON)', load: () => import('./conform.js') },
 };
 
 function help(): string {
