@@ -62,3 +62,23 @@ export class RecordingPio implements PioDevice {
 }
 
 export type { IoRouter };
+
+/** An MMIO device that records every access and answers reads with a script (then a pattern). */
+export class RecordingMmio {
+  readonly name = 'recording-mmio';
+  readonly log: string[] = [];
+  private n = 0;
+  constructor(private readonly answers: bigint[] = []) {}
+  read(offset: bigint, size: 1 | 2 | 4 | 8): bigint {
+    const mask = (1n << BigInt(8 * size)) - 1n;
+    const v = (this.answers[this.n] ?? 0x0102030405060708n * BigInt(this.n + 1)) & mask;
+    this.n++;
+    this.log.push(`read 0x${offset.toString(16)}/${size} -> 0x${v.toString(16)}`);
+    return v;
+  }
+  write(offset: bigint, size: 1 | 2 | 4 | 8, value: bigint): void {
+    this.log.push(`write 0x${offset.toString(16)}/${size} = 0x${value.toString(16)}`);
+  }
+}
+
+export const GPRS64 = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;

@@ -225,6 +225,8 @@ export class KvmVm {
     const s = v.getSregs();
     applyModeSregs(s, this.mode, this.systemGpa);
     v.setSregs(s);
+    // KVM resets EDX to the CPU signature (SDM Vol. 3A 10.1.4); zero every GPR so the state equals the emulator's.
+    for (let r = 0; r < 16; r++) v.setReg(r, 0n);
     v.rflags = 2n; // bit 1 is reserved, always 1 (SDM Vol. 1 3.4.3)
     v.rip = 0n;
     this.vcpus.push(v);
