@@ -41,6 +41,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
     vcpus: [{ cpl: spec.cpl ?? 0 }], fixHypercallInsn: spec.fixHypercallInsn ?? true,
   });
   vm.memory.addRam(0, RAM_BYTES);
+  for (const r of spec.extraRam ?? []) vm.memory.addRam(r.gpa, r.size);
   const pvtest = new PvTestDevice('pvtest', vm.memory);
   router.pio.register(PVTEST_PORT, 0x40, pvtest.pio);
   router.mmio.register(PVTEST_MMIO, 0x40n, pvtest.mmio);

@@ -28,6 +28,8 @@ export interface MachineSpec {
   readonly fixHypercallInsn?: boolean;
   /** Privilege level the guest runs at (default 0). */
   readonly cpl?: 0 | 3;
+  /** RAM besides 0..RAM_BYTES, e.g. the last page below the non-canonical boundary (hypercall.c test_edge). */
+  readonly extraRam?: readonly { readonly gpa: bigint; readonly size: number }[];
   /** Bytes queued in the pvtest device's input FIFO before the run. */
   readonly pvtestInput?: readonly number[];
 }

@@ -1,5 +1,6 @@
 // The whole case table, in report order.
 import type { ConformCase } from '../types.js';
+import { HYPERCALL_C } from './hypercall-c.js';
 import { STUB_MATRIX } from './stubs-matrix.js';
 
-export const CASES: readonly ConformCase[] = [...STUB_MATRIX];
+export const CASES: readonly ConformCase[] = [...STUB_MATRIX, ...HYPERCALL_C];
