@@ -19,11 +19,16 @@ export interface KvmRouteOptions {
 export function runWithRouter(vcpu: KvmVcpu, opts: KvmRouteOptions = {}): Exit {
   const { router, hooks, trace } = opts;
   const deadline = performance.now() + (opts.timeoutMs ?? 1000);
-  for (;;) {
-    const e = vcpu.run({ timeoutMs: Math.max(0, deadline - performance.now()) });
-    const handled = handle(vcpu, e, router, hooks);
-    trace?.(e, handled);
-    if (!handled) return e;
+  vcpu.armTimer(deadline);
+  try {
+    for (;;) {
+      const e = vcpu.runArmed(deadline);
+      const handled = handle(vcpu, e, router, hooks);
+      trace?.(e, handled);
+      if (!handled) return e;
+    }
+  } finally {
+    vcpu.disarmTimer();
   }
 }
 

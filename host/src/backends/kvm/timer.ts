@@ -39,10 +39,16 @@ export class RunTimer {
     this.id = new DataView(out.buffer).getBigUint64(0, true);
   }
 
-  /** One-shot expiry `ms` from now (0 disarms). */
-  arm(ms: number): void {
+  /**
+   * First expiry `ms` from now, then every `repeatMs` (0 disarms). Repeating closes the race where the signal
+   * lands after the deadline check but before KVM_RUN is entered: the next tick interrupts the run.
+   */
+  arm(ms: number, repeatMs = 5): void {
     const ns = BigInt(Math.max(0, Math.round(ms * 1e6)));
+    const rep = ms > 0 ? BigInt(Math.round(repeatMs * 1e6)) : 0n;
     const v = this.view;
+    v.setBigInt64(0, rep / 1_000_000_000n, true);
+    v.setBigInt64(8, rep % 1_000_000_000n, true);
     v.setBigInt64(16, ns / 1_000_000_000n, true);
     v.setBigInt64(24, ms > 0 && ns === 0n ? 1n : ns % 1_000_000_000n, true);
     if (this.libc.timerSettime(this.id, 0, this.its) !== 0) throw new Error(`timer_settime failed: errno ${this.libc.errno()}`);

@@ -69,6 +69,22 @@ export class KvmVcpu implements VcpuApi {
     return find(this.fetch(rip, 15)) ?? rip;
   }
 
+  /** OUT start: the common encodings checked directly, iced-x86 only when they do not fit. */
+  private outStart(rip: bigint, port: number, size: number): bigint {
+    const c = this.fetch(rip, 15);
+    const n = c.length;
+    const rdx = this.getReg('rdx');
+    const b1 = c[n - 1];
+    const b2 = c[n - 2];
+    // EE/EF = OUT DX, AL/eAX (66 prefix for 16-bit); E6/E7 ib = OUT imm8 (SDM Vol. 2B OUT).
+    if ((b1 === 0xee && size === 1) || (b1 === 0xef && size === 4)) {
+      if (Number(rdx & 0xffffn) === port) return rip - 1n;
+    } else if (b1 === 0xef && size === 2 && b2 === 0x66 && Number(rdx & 0xffffn) === port) return rip - 2n;
+    if (b1 === port && ((b2 === 0xe6 && size === 1) || (b2 === 0xe7 && size === 4))) return rip - 2n;
+    if (b1 === port && b2 === 0xe7 && size === 2 && c[n - 3] === 0x66) return rip - 3n;
+    return outInsnStart(c, rip, this.bits, port, rdx) ?? rip;
+  }
+
   private ioctl(req: number, buf: Uint8Array, what: string): void {
     if (this.libc.ioctlPtr(this.fd, req, buf) < 0) throw new KvmError(`vcpu ${this.id}: ${what}`, this.libc.errno());
   }
@@ -190,30 +206,46 @@ export class KvmVcpu implements VcpuApi {
   }
 
   /**
-   * One bounded KVM_RUN (re-entered after signals that are not our timer). Returns the exit, decoded.
-   * An unanswered IoIn/MmioRead/Rdmsr is an error: the guest would consume stale bytes.
+   * Run until an exit (re-entered after signals that are not the deadline). Returns the exit, decoded; a guest
+   * still running at the deadline gives BudgetExhausted/wallclock. An unanswered IoIn/MmioRead/Rdmsr is an
+   * error: the guest would consume stale bytes. A Wrmsr left unanswered is accepted.
    */
   run(opts: KvmRunOptions = {}): Exit {
+    const deadline = performance.now() + (opts.timeoutMs ?? 1000);
+    this.timer.arm(deadline - performance.now());
+    try {
+      return this.runArmed(deadline);
+    } finally {
+      this.timer.disarm();
+    }
+  }
+
+  /** Arm the run timer for a loop of runArmed calls (runWithRouter); disarm with disarmTimer. */
+  armTimer(deadline: number): void {
+    this.timer.arm(Math.max(0.001, deadline - performance.now()));
+  }
+
+  disarmTimer(): void {
+    this.timer.disarm();
+  }
+
+  /** One exit, with the timer already armed to fire at (and repeatedly after) `deadline`. */
+  runArmed(deadline: number): Exit {
     if (this.closed) throw new Error(`vcpu ${this.id}: closed`);
     if (this.pending === 'IoIn' || this.pending === 'MmioRead' || this.pending === 'Rdmsr') {
       throw new Error(`vcpu ${this.id}: run(): the previous ${this.pending} exit was not completed (call complete${this.pending})`);
     }
     if (this.pending === 'Wrmsr') this.completeWrmsr('ok');
     this.flush();
-    const timeoutMs = opts.timeoutMs ?? 1000;
-    const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const left = deadline - performance.now();
-      if (left <= 0) return this.timeoutExit();
-      this.timer.arm(left);
+      if (performance.now() >= deadline) return this.timeoutExit();
       const rc = this.libc.run(this.fd, KVM_IOCTL.RUN);
       const errno = rc < 0 ? this.libc.errno() : 0;
-      this.timer.disarm();
       this.regState = 'stale';
       if (rc < 0 && errno !== EINTR) throw new KvmError(`vcpu ${this.id}: KVM_RUN`, errno);
       const reason = this.runView.getUint32(RUN_OFF.exitReason, true);
       this.lastExitReason = rc < 0 ? KVM_EXIT.INTR : reason;
-      if (rc < 0 || reason === KVM_EXIT.INTR) continue; // our timer (deadline checked above) or a stray signal
+      if (rc < 0 || reason === KVM_EXIT.INTR) continue; // the deadline timer (checked above) or a stray signal
       return this.decode(reason);
     }
   }
@@ -236,7 +268,7 @@ export class KvmVcpu implements VcpuApi {
           const vals: number[] = [];
           for (let i = 0; i < count; i++) vals.push(readLe(this.runBytes, at + i * size, size));
           this.lastIoValues = vals.slice(1);
-          const rip = this.trapStart(base.rip, (c) => outInsnStart(c, base.rip, this.bits, port, this.getReg('rdx')));
+          const rip = this.outStart(base.rip, port, size);
           return { kind: 'IoOut', ...base, rip, port, size, value: vals[0] ?? 0 };
         }
         if (count !== 1) throw new Error(`vcpu ${this.id}: string IN (INS) with count ${count} at rip 0x${base.rip.toString(16)} is not supported`);
