@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import {
   KVM_CAP, KVM_CPUID2_HEADER, KVM_CPUID_ENTRY2_SIZE, KVM_ENABLE_CAP_SIZE, KVM_EXIT, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT,
   KVM_IOCTL, KVM_IOEVENTFD_SIZE, KVM_MSR_EXIT_REASON_FILTER, KVM_MSR_EXIT_REASON_INVAL, KVM_MSR_EXIT_REASON_UNKNOWN,
-  KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SREGS_SIZE, KVM_USERSPACE_MEMORY_REGION_SIZE, RUN_OFF, SEG_OFF, SREGS_OFF,
+  KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SYNC_X86_REGS, KVM_SREGS_SIZE, KVM_USERSPACE_MEMORY_REGION_SIZE, RUN_OFF, SEG_OFF, SREGS_OFF,
 } from '../src/backends/kvm/abi.js';
 import { hasGcc } from './cpu-util.js';
 
@@ -28,7 +28,8 @@ const RUN_FIELDS: Record<keyof typeof RUN_OFF, string> = {
   msrReason: 'msr.reason', msrIndex: 'msr.index', msrData: 'msr.data', hypercallNr: 'hypercall.nr',
   hypercallArgs: 'hypercall.args', hypercallRet: 'hypercall.ret', hypercallLongmode: 'hypercall.longmode',
   internalSuberror: 'internal.suberror', internalNdata: 'internal.ndata', internalData: 'internal.data',
-  failEntryReason: 'fail_entry.hardware_entry_failure_reason',
+  failEntryReason: 'fail_entry.hardware_entry_failure_reason', validRegs: 'kvm_valid_regs', dirtyRegs: 'kvm_dirty_regs',
+  syncRegs: 's.regs.regs',
 };
 const SREGS_FIELDS: Record<keyof typeof SREGS_OFF, string> = {
   cs: 'cs', ds: 'ds', es: 'es', fs: 'fs', gs: 'gs', ss: 'ss', tr: 'tr', ldt: 'ldt', gdt: 'gdt', idt: 'idt', cr0: 'cr0',
@@ -65,7 +66,7 @@ function expectations(): [string, number, string][] {
   out.push(['sigevent.sigev_notify', 12, 'offsetof(struct sigevent, sigev_notify)'], ['sigevent._tid', 16, 'offsetof(struct sigevent, _sigev_un._tid)']);
   out.push(['SIGEV_THREAD_ID', 4, 'SIGEV_THREAD_ID'], ['SIGALRM', 14, 'SIGALRM'], ['CLOCK_MONOTONIC', 1, 'CLOCK_MONOTONIC']);
   out.push(['EFD_NONBLOCK', 0o4000, 'EFD_NONBLOCK'], ['EFD_CLOEXEC', 0o2000000, 'EFD_CLOEXEC'], ['MAP_NORESERVE', 0x4000, 'MAP_NORESERVE']);
-  out.push(['KVM_API_VERSION', 12, 'KVM_API_VERSION']);
+  out.push(['KVM_API_VERSION', 12, 'KVM_API_VERSION'], ['KVM_SYNC_X86_REGS', KVM_SYNC_X86_REGS, 'KVM_SYNC_X86_REGS']);
   return out;
 }
 

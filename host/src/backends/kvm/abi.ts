@@ -27,6 +27,7 @@ export const KVM_CAP = {
   IMMEDIATE_EXIT: 136, // KVM_CAP_IMMEDIATE_EXIT
   X86_USER_SPACE_MSR: 188, // KVM_CAP_X86_USER_SPACE_MSR
   EXIT_HYPERCALL: 201, // KVM_CAP_EXIT_HYPERCALL
+  SYNC_REGS: 74, // KVM_CAP_SYNC_REGS
 } as const;
 
 /** kvm_run.exit_reason values (linux/kvm.h KVM_EXIT_*). */
@@ -45,6 +46,9 @@ export const KVM_EXIT = {
   X86_RDMSR: 29,
   X86_WRMSR: 30,
 } as const;
+
+/** kvm_run.kvm_valid_regs / kvm_dirty_regs bit for the GPRs (asm/kvm.h KVM_SYNC_X86_REGS). */
+export const KVM_SYNC_X86_REGS = 1;
 
 /** kvm_run.io.direction (linux/kvm.h KVM_EXIT_IO_IN / KVM_EXIT_IO_OUT). */
 export const KVM_EXIT_IO_IN = 0;
@@ -80,6 +84,9 @@ export const RUN_OFF = {
   internalNdata: 36, // internal.ndata (u32)
   internalData: 40, // internal.data[16] (u64)
   failEntryReason: 32, // fail_entry.hardware_entry_failure_reason (u64)
+  validRegs: 288, // kvm_valid_regs (u64): what KVM copies out into s after each run (KVM_CAP_SYNC_REGS)
+  dirtyRegs: 296, // kvm_dirty_regs (u64): what KVM loads from s before the next run
+  syncRegs: 304, // s.regs: struct kvm_sync_regs, whose first member is struct kvm_regs
 } as const;
 
 /** struct kvm_regs: 18 u64 in this order (asm/kvm.h). */

@@ -4,7 +4,7 @@ import type { Exit } from '../../exits.js';
 import type { Cpl, GprName, Vendor, VcpuApi } from '../../cpu/types.js';
 import { GPR_NAMES } from '../../cpu/types.js';
 import {
-  KVM_EXIT, KVM_EXIT_IO_OUT, KVM_IOCTL, KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SREGS_SIZE, RUN_OFF,
+  KVM_EXIT, KVM_EXIT_IO_OUT, KVM_IOCTL, KVM_SYNC_X86_REGS, KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SREGS_SIZE, RUN_OFF,
 } from './abi.js';
 import { EINTR, type Libc } from './native.js';
 import type { RunTimer } from './timer.js';
@@ -46,6 +46,10 @@ export class KvmVcpu implements VcpuApi {
   private regState: 'clean' | 'stale' | 'dirty' = 'stale';
   private pending: Pending;
   private closed = false;
+  /** KVM_CAP_SYNC_REGS: registers travel in kvm_run.s.regs instead of GET/SET_REGS ioctls. */
+  private syncRegs = false;
+  /** The sync area holds the registers of the last exit. */
+  private synced = false;
 
   constructor(
     private readonly libc: Libc,
@@ -89,15 +93,25 @@ export class KvmVcpu implements VcpuApi {
     if (this.libc.ioctlPtr(this.fd, req, buf) < 0) throw new KvmError(`vcpu ${this.id}: ${what}`, this.libc.errno());
   }
 
+  /** Use kvm_run.s.regs (call once when the VM has KVM_CAP_SYNC_REGS). */
+  enableSyncRegs(): void {
+    this.runView.setBigUint64(RUN_OFF.validRegs, BigInt(KVM_SYNC_X86_REGS), true);
+    this.syncRegs = true;
+  }
+
   private load(): void {
     if (this.regState !== 'stale') return;
-    this.ioctl(KVM_IOCTL.GET_REGS, this.regs, 'KVM_GET_REGS');
+    if (this.synced) this.regs.set(this.runBytes.subarray(RUN_OFF.syncRegs, RUN_OFF.syncRegs + KVM_REGS_SIZE));
+    else this.ioctl(KVM_IOCTL.GET_REGS, this.regs, 'KVM_GET_REGS');
     this.regState = 'clean';
   }
 
   private flush(): void {
     if (this.regState !== 'dirty') return;
-    this.ioctl(KVM_IOCTL.SET_REGS, this.regs, 'KVM_SET_REGS');
+    if (this.syncRegs) {
+      this.runBytes.set(this.regs, RUN_OFF.syncRegs);
+      this.runView.setBigUint64(RUN_OFF.dirtyRegs, BigInt(KVM_SYNC_X86_REGS), true);
+    } else this.ioctl(KVM_IOCTL.SET_REGS, this.regs, 'KVM_SET_REGS');
     this.regState = 'clean';
   }
 
@@ -242,6 +256,7 @@ export class KvmVcpu implements VcpuApi {
       const rc = this.libc.run(this.fd, KVM_IOCTL.RUN);
       const errno = rc < 0 ? this.libc.errno() : 0;
       this.regState = 'stale';
+      this.synced = this.syncRegs;
       if (rc < 0 && errno !== EINTR) throw new KvmError(`vcpu ${this.id}: KVM_RUN`, errno);
       const reason = this.runView.getUint32(RUN_OFF.exitReason, true);
       this.lastExitReason = rc < 0 ? KVM_EXIT.INTR : reason;

@@ -222,6 +222,7 @@ export class KvmVm {
     if (this.cpuid.length > 0) this.setCpuid(cfd, this.cpuid);
     const v = new KvmVcpu(l, id, cfd, new DataView(buf), new Uint8Array(buf), this.mode, this.backend.vendor, this.timer,
       (end, len) => this.codeBefore(end, len));
+    if (l.ioctlInt(this.fd, KVM_IOCTL.CHECK_EXTENSION, KVM_CAP.SYNC_REGS) > 0) v.enableSyncRegs();
     const s = v.getSregs();
     applyModeSregs(s, this.mode, this.systemGpa);
     v.setSregs(s);
