@@ -29,7 +29,10 @@ export function check(want: Expect, got: Observation, prog: GuestProgram): strin
   }
   for (const [n, w] of Object.entries(want.registers ?? {})) {
     const v = got.registers[n as keyof typeof got.registers];
-    if (v !== w) p.push(`register ${n}: want ${hex(w)}, got ${v === undefined ? 'nothing' : hex(v)}`);
+    const { value, mask } = typeof w === 'bigint' ? { value: w, mask: (1n << 64n) - 1n } : w;
+    if (v === undefined || (v & mask) !== value) {
+      p.push(`register ${n}${typeof w === 'bigint' ? '' : ` & ${hex(mask)}`}: want ${hex(value)}, got ${v === undefined ? 'nothing' : hex(v & mask)}`);
+    }
   }
   for (const m of want.memory ?? []) {
     const b = got.readMemory(m.gpa, m.bytes.length);

@@ -55,7 +55,8 @@ export interface Expect {
   readonly final?: { readonly kind: ExitKind; readonly vector?: number; readonly rip?: bigint };
   /** The C return value of each call of a stub program, masked to its C type. */
   readonly results?: readonly bigint[];
-  readonly registers?: Partial<Record<GprName, bigint>>;
+  /** Register values at the end; `{ value, mask }` compares only the masked bits (e.g. CPUID.1:ECX[31]). */
+  readonly registers?: Partial<Record<GprName, bigint | { readonly value: bigint; readonly mask: bigint }>>;
   readonly memory?: readonly MemoryExpect[];
   /** Exit kinds the run saw, in order (handled ones too), filtered to the kinds listed in `of`. */
   readonly exitTrace?: { readonly of: readonly ExitKind[]; readonly kinds: readonly ExitKind[] };
