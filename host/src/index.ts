@@ -25,4 +25,5 @@ export * from './vm/snapshot.js';
 export type { RestoreOptions } from './vm/snapshot-io.js';
 export { runEngineBench, formatBench, type BenchResult } from './vm/bench.js';
 export * from './hypervisor/index.js';
+export * from './backends/kvm/index.js'; // koffi and /dev/kvm are touched only by createKvmVm
 export * from './nested/index.js';

@@ -4,6 +4,6 @@ export { createKvmVm, KvmVm, type KvmVmOptions, type KvmSlot, type KvmSlotSpec, 
 export { KvmVcpu, KvmError, type KvmRunOptions } from './vcpu.js';
 export { runWithRouter, type KvmRouteOptions } from './adapter.js';
 export { detectKvmBackend, type KvmBackendInfo, type KvmBackendKind } from './detect.js';
-export { KvmIoeventfds, KvmIoeventfdError, type KvmIoeventfd } from './ioeventfd.js';
+export { KvmIoeventfds, KvmIoeventfdError, type KvmEventfdHandle } from './ioeventfd.js';
 export { SYSTEM_AREA_SIZE, SEL_CODE32, SEL_CODE64, SEL_DATA, type KvmCpuMode } from './setup.js';
 export { loadLibc } from './native.js';

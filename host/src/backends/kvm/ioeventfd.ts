@@ -1,12 +1,11 @@
 // Doorbells as real ioeventfds: eventfd(2) + KVM_IOEVENTFD; the kernel consumes matching guest writes without
 // an exit and bumps the eventfd counter, which we read back (and which reading resets, eventfd(2)).
-import type { DoorbellSpec } from '../../bus/doorbell.js';
-import type { DoorbellSet } from '../../bus/doorbell.js';
-import { KVM_IOEVENTFD_FLAG_DATAMATCH, KVM_IOEVENTFD_FLAG_DEASSIGN, KVM_IOEVENTFD_FLAG_PIO } from '../../bus/ioeventfd.js';
-import { KVM_IOCTL, KVM_IOEVENTFD_SIZE } from './abi.js';
+import { specToKvmIoeventfd, type DoorbellSet, type DoorbellSpec } from '../../bus/doorbell.js';
+import { encodeKvmIoeventfd } from '../../bus/ioeventfd.js';
+import { KVM_IOCTL } from './abi.js';
 import { EAGAIN, EFD_CLOEXEC, EFD_NONBLOCK, type Libc } from './native.js';
 
-export interface KvmIoeventfd {
+export interface KvmEventfdHandle {
   readonly spec: DoorbellSpec;
   /** The eventfd (host file descriptor). */
   readonly efd: number;
@@ -22,26 +21,18 @@ export class KvmIoeventfdError extends Error {
 }
 
 export class KvmIoeventfds {
-  readonly list: KvmIoeventfd[] = [];
+  readonly list: KvmEventfdHandle[] = [];
   private readonly buf8 = new Uint8Array(8);
 
   constructor(private readonly libc: Libc, private readonly vmFd: number) {}
 
+  /** The same struct the emulator's DoorbellSet models (specToKvmIoeventfd), with the real eventfd. */
   private args(spec: DoorbellSpec, efd: number, deassign: boolean): Uint8Array {
-    const b = new DataView(new ArrayBuffer(KVM_IOEVENTFD_SIZE));
-    let flags = spec.space === 'pio' ? KVM_IOEVENTFD_FLAG_PIO : 0;
-    if (spec.datamatch !== undefined) flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
-    if (deassign) flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
-    b.setBigUint64(0, BigInt.asUintN(64, spec.datamatch ?? 0n), true); // datamatch
-    b.setBigUint64(8, BigInt.asUintN(64, BigInt(spec.addr)), true); // addr
-    b.setUint32(16, spec.len, true); // len
-    b.setInt32(20, efd, true); // fd
-    b.setUint32(24, flags, true); // flags
-    return new Uint8Array(b.buffer);
+    return encodeKvmIoeventfd({ ...specToKvmIoeventfd(spec, deassign), fd: efd });
   }
 
   /** Create an eventfd and register it; throws KvmIoeventfdError with the kernel's errno on refusal. */
-  assign(spec: DoorbellSpec): KvmIoeventfd {
+  assign(spec: DoorbellSpec): KvmEventfdHandle {
     const l = this.libc;
     const efd = l.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) throw new Error(`eventfd failed: errno ${l.errno()}`);
@@ -50,20 +41,20 @@ export class KvmIoeventfds {
       l.close(efd);
       throw new KvmIoeventfdError(e, spec, 'assign');
     }
-    const h: KvmIoeventfd = { spec, efd, total: 0n };
+    const h: KvmEventfdHandle = { spec, efd, total: 0n };
     this.list.push(h);
     return h;
   }
 
   /** Register every doorbell of a DoorbellSet (the same specs the emulator's router consumes). */
-  mirror(set: DoorbellSet): KvmIoeventfd[] {
+  mirror(set: DoorbellSet): KvmEventfdHandle[] {
     return set.list().filter((d) => d.space !== 'ccw').map((d) => this.assign({
       space: d.space as 'pio' | 'mmio', addr: d.addr, len: d.len, ...(d.datamatch !== undefined ? { datamatch: d.datamatch } : {}), fd: d.fd,
     }));
   }
 
   /** Read (and reset) the eventfd counter: signals since the last read. Adds to `total`. */
-  read(h: KvmIoeventfd): bigint {
+  read(h: KvmEventfdHandle): bigint {
     const n = this.libc.read(h.efd, this.buf8, 8);
     if (n !== 8) {
       const e = this.libc.errno();
@@ -75,7 +66,7 @@ export class KvmIoeventfds {
     return c;
   }
 
-  deassign(h: KvmIoeventfd): void {
+  deassign(h: KvmEventfdHandle): void {
     const i = this.list.indexOf(h);
     if (i < 0) throw new Error('KvmIoeventfds.deassign: not registered here');
     if (this.libc.ioctlPtr(this.vmFd, KVM_IOCTL.IOEVENTFD, this.args(h.spec, h.efd, true)) < 0) {
