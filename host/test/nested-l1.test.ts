@@ -106,3 +106,35 @@ describe.skipIf(!hasNasm)('L1Hypervisor interface', () => {
     expect(() => new NestedMachine({ l0: { vendor: 'intel' }, l1: bad })).toThrow(/assignedMmio\[0\]: .*length=0x0/);
   });
 });
+
+describe.skipIf(!hasNasm)('each level its own personality', () => {
+  it('L1 shows L2 its own KVM (leaves, hypercalls, MSRs) while L0 offers only pvio, passed through', async () => {
+    const { KVM_HC } = await import('@pvkit/shared-abi');
+    const l1 = new PolicyL1({ presentVendor: 'amd', personalities: [new KvmPersonality()], pvio: 'passthrough' });
+    const router = new IoBusRouter();
+    const m = new NestedMachine({ l0: { vendor: 'intel', personalities: [new PvioPersonality()], router }, l1 });
+    m.vm.memory.addRam(0, 0x100000);
+    // leaf 0x40000000 from L1's KVM, 0x40000100 from L0's pvio; KVM_HC_VAPIC_POLL_IRQ answered 0 by L1's KVM
+    // (L0 would answer it with pvio's -ENOSYS); MSR_KVM_SYSTEM_TIME_NEW read through L1's KVM.
+    const src = `mov eax, 0x40000000\ncpuid\nmov r8, rbx\nmov eax, 0x40000100\ncpuid\nmov r9, rbx\n` +
+      `mov eax, ${KVM_HC.VAPIC_POLL_IRQ}\nvmcall\nmov r10, rax\nmov ecx, 0x4b564d01\nrdmsr\nhlt`;
+    m.vm.memory.writeBytes(CODE, nasm(src, 64, CODE));
+    m.vcpu.rip = BigInt(CODE);
+    expect(m.run({ budget: 1000 }).kind).toBe('Hlt');
+    const hdr = '/usr/include/x86_64-linux-gnu/asm/kvm_para.h';
+    const sig = existsSync(hdr) ? /#define KVM_SIGNATURE "(\w{4})/.exec(readFileSync(hdr, 'utf8'))?.[1] : undefined;
+    if (sig === undefined) console.warn(`${hdr} missing: KVM signature checked against the literal "KVMK"`);
+    expect(Number(m.vcpu.getReg('r8'))).toBe(Buffer.from(sig ?? 'KVMK', 'latin1').readUInt32LE(0)); // EBX = first 4 signature bytes
+    expect(Number(m.vcpu.getReg('r9'))).toBe(0x696b7650); // "Pvki" (pvio spec §1)
+    expect(m.vcpu.getReg('r10')).toBe(0n);
+    expect(m.trace.map((t) => `${t.exit.kind} ${t.route}`)).toEqual(['cpuid l1-handle', 'cpuid l1-forward', 'hypercall l1-handle', 'rdmsr l1-handle']);
+    // L2 sees L1's vendor, the hardware is Intel
+    const src2 = 'xor eax, eax\ncpuid\nhlt';
+    const m2 = new NestedMachine({ l0: { vendor: 'intel' }, l1 });
+    m2.vm.memory.addRam(0, 0x100000);
+    m2.vm.memory.writeBytes(CODE, nasm(src2, 64, CODE));
+    m2.vcpu.rip = BigInt(CODE);
+    expect(m2.run({ budget: 100 }).kind).toBe('Hlt');
+    expect(Number(m2.vcpu.getReg('rbx'))).toBe(Buffer.from('Auth', 'latin1').readUInt32LE(0)); // AuthenticAMD, CPUID leaf 0 EBX
+  });
+});

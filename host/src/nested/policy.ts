@@ -6,6 +6,8 @@ import {
   type PvioAccess, type PvioFeatureName,
 } from '@pvkit/shared-abi';
 import type { GprName, Vendor } from '../cpu/types.js';
+import { Hypervisor } from '../hypervisor/compose.js';
+import type { CoreHooks, PersonalityCore } from '../hypervisor/common.js';
 import { defaultCpuid } from '../cpu/cpuid-default.js';
 import { M32 } from '../hypervisor/common.js';
 import { nativeInsn } from './machine.js';
@@ -49,6 +51,11 @@ export interface PolicyL1Options {
   ud?: 'patch' | 'fix-same' | 'inject' | 'forward';
   /** Intercept L2's native hypercall instruction (default true). */
   interceptsHypercall?: boolean;
+  /**
+   * L1's own hypervisor ABI(s) shown to L2 (e.g. KVM while L0 is something else): their CPUID leaves, MSRs and
+   * (non-pvio) hypercalls are answered by L1 itself, before passLeaves / `hypercalls` apply.
+   */
+  personalities?: readonly PersonalityCore[];
 }
 
 const inRange = (x: number, lo: number, len: number): boolean => x >= lo && x < lo + len;
@@ -67,6 +74,9 @@ export class PolicyL1 implements L1Hypervisor {
   readonly ud: 'patch' | 'fix-same' | 'inject' | 'forward';
   /** L2 exits this L1 saw, by kind. */
   readonly seen = new Map<L2Exit['kind'], number>();
+  /** L1's own personalities (undefined without any). */
+  readonly own: Hypervisor | undefined;
+  private ownHooks: CoreHooks | undefined;
 
   constructor(opts: PolicyL1Options) {
     this.name = opts.name ?? 'policy-l1';
@@ -87,6 +97,22 @@ export class PolicyL1 implements L1Hypervisor {
     this.pvio = opts.pvio ?? 'translate';
     this.hypercalls = opts.hypercalls ?? 'forward';
     this.ud = opts.ud ?? 'patch';
+    // unknownMsr 'exit': MSRs L1's personalities do not know go on to L0 instead of #GP.
+    if (opts.personalities?.length) this.own = new Hypervisor(opts.personalities, { unknownMsr: 'exit' });
+  }
+
+  /** L1's personalities bound to L2's memory and vCPU on first use (L1 has no device buses of its own here). */
+  private hooks(ctx: L1Context): CoreHooks | undefined {
+    if (this.own === undefined) return undefined;
+    this.ownHooks ??= this.own.attach({ memory: ctx.memory, router: undefined, vcpus: [ctx.vcpu], hooks: undefined });
+    return this.ownHooks;
+  }
+
+  private ownsLeaf(leaf: number): boolean {
+    return this.own?.personalities.some((p) => {
+      const [lo, hi] = p.cpuidRange();
+      return leaf >= lo && leaf <= hi;
+    }) ?? false;
   }
 
   mapPort(port: number, size: number): number | undefined {
@@ -103,8 +129,16 @@ export class PolicyL1 implements L1Hypervisor {
     this.seen.set(exit.kind, (this.seen.get(exit.kind) ?? 0) + 1);
     switch (exit.kind) {
       case 'cpuid': return this.cpuid(exit.leaf, exit.subleaf, ctx);
-      case 'rdmsr':
-      case 'wrmsr': return { action: 'forward' };
+      case 'rdmsr': {
+        const r = this.hooks(ctx)?.rdmsr(ctx.vcpu, exit.index);
+        if (r === 'gp') return { action: 'inject', vector: 13, message: `L1 ${this.name}: RDMSR 0x${exit.index.toString(16)} #GP` };
+        return r === undefined ? { action: 'forward' } : { action: 'handle', value: r };
+      }
+      case 'wrmsr': {
+        const r = this.hooks(ctx)?.wrmsr(ctx.vcpu, exit.index, exit.value);
+        if (r === 'gp') return { action: 'inject', vector: 13, message: `L1 ${this.name}: WRMSR 0x${exit.index.toString(16)} #GP` };
+        return r === undefined ? { action: 'forward' } : { action: 'handle' };
+      }
       case 'pio-read':
       case 'pio-write': {
         const to = this.mapPort(exit.port, exit.size);
@@ -129,6 +163,7 @@ export class PolicyL1 implements L1Hypervisor {
   }
 
   private cpuid(leaf: number, subleaf: number, ctx: L1Context): L1Decision {
+    if (this.ownsLeaf(leaf)) return { action: 'handle', cpuid: this.hooks(ctx)!.cpuid(ctx.vcpu, leaf, subleaf) };
     if (!this.passLeaves.some(([lo, hi]) => leaf >= lo && leaf <= hi)) {
       // The CPU L1 presents, with CPUID.1:ECX[31] (hypervisor present) set.
       return { action: 'handle', cpuid: defaultCpuid(this.presentVendor, leaf, subleaf, true) };
@@ -145,6 +180,8 @@ export class PolicyL1 implements L1Hypervisor {
     const nr = exit.bits === 64 ? exit.nr : exit.nr & M32;
     const isPvio = nr >= BigInt(PVIO_HC_FIRST) && nr <= BigInt(PVIO_HC_LAST); // pvio spec §3
     if (!isPvio) {
+      // L1's own ABI answers (registers already written by the personality).
+      if (this.own !== undefined && this.hooks(ctx)!.hypercall(ctx.vcpu, exit.insn) === 'handled') return { action: 'handle' };
       return this.hypercalls === 'forward' ? { action: 'forward' } : { action: 'error', rax: BigInt.asUintN(exit.bits, BigInt(-KVM_ENOSYS)) };
     }
     const enosys: L1Decision = { action: 'error', rax: pvioStatusReg('ENOSYS', exit.bits) };
