@@ -93,4 +93,52 @@ describe.skipIf(skip)('KVM backend: 64-bit guest, port I/O', () => {
       kvm.close();
     }
   });
+
+  it('string OUT (rep outsb) and prefixed OUTs: same elements in order and same exit addresses as the emulator', async () => {
+    const src = `
+      mov rsi, msg
+      mov ecx, 5
+      mov dx, 0x3f0
+      rep outsb
+      mov al, 1
+      db 0x3e
+      out dx, al
+      db 0x2e
+      out 0x80, al
+      hlt
+      msg: db 'hello'`;
+    const code = nasm(src, 64, CODE);
+    const k = setup();
+    const kvm = await kvmWith(code);
+    try {
+      const kTrace: Exit[] = [];
+      const ke = runWithRouter(kvm.vcpu(0), { router: k.router, timeoutMs: 2000, trace: (e) => kTrace.push(e) });
+      const e = setup();
+      const emu = emuWith(code, { router: e.router, trace: true });
+      const ee = emu.run({ budget: 10_000 });
+      expect(ke).toEqual(ee); // the unclaimed `out 0x80` behind a CS prefix: decoded back with iced-x86
+      expect(ke).toMatchObject({ kind: 'IoOut', port: 0x80 });
+      expect(k.dev.log).toEqual(e.dev.log);
+      expect(k.dev.log.slice(0, 5)).toEqual([...'hello'].map((c) => `out 0/1 = 0x${c.charCodeAt(0).toString(16)}`));
+      const kOuts = kTrace.filter((x) => x.kind === 'IoOut').map((x) => x.rip);
+      const eOuts = emu.trace.filter((x) => x.kind === 'IoOut').map((x) => x.rip);
+      expect(kOuts.at(-1)).toBe(eOuts.at(-1));
+      expect(kOuts.at(-2)).toBe(eOuts.at(-2)); // DS-prefixed OUT DX, AL
+      for (const r of GPRS) expect({ r, v: kvm.vcpu(0).getReg(r) }).toEqual({ r, v: emu.vcpu(0).getReg(r) });
+    } finally {
+      kvm.close();
+    }
+  });
+
+  it('runWithRouter bounds a guest that does I/O and then spins', async () => {
+    const kvm = await kvmWith(nasm('mov dx, 0x3f0\nout dx, al\nspin: jmp spin', 64, CODE));
+    try {
+      const k = setup();
+      const e = runWithRouter(kvm.vcpu(0), { router: k.router, timeoutMs: 150 });
+      expect(e).toMatchObject({ kind: 'BudgetExhausted', limit: 'wallclock' });
+      expect(k.dev.log).toEqual(['out 0/1 = 0x0']);
+    } finally {
+      kvm.close();
+    }
+  });
 });

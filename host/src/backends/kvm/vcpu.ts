@@ -73,19 +73,22 @@ export class KvmVcpu implements VcpuApi {
     return find(this.fetch(rip, 15)) ?? rip;
   }
 
-  /** OUT start: the common encodings checked directly, iced-x86 only when they do not fit. */
+  /**
+   * OUT start: the plain encodings checked directly; when the byte before could be a prefix (or REX), or nothing
+   * fits, iced-x86 decodes back and the longest OUT to this port that ends at RIP wins.
+   */
   private outStart(rip: bigint, port: number, size: number): bigint {
     const c = this.fetch(rip, 15);
     const n = c.length;
     const rdx = this.getReg('rdx');
-    const b1 = c[n - 1];
-    const b2 = c[n - 2];
+    const dxOk = Number(rdx & 0xffffn) === port;
     // EE/EF = OUT DX, AL/eAX (66 prefix for 16-bit); E6/E7 ib = OUT imm8 (SDM Vol. 2B OUT).
-    if ((b1 === 0xee && size === 1) || (b1 === 0xef && size === 4)) {
-      if (Number(rdx & 0xffffn) === port) return rip - 1n;
-    } else if (b1 === 0xef && size === 2 && b2 === 0x66 && Number(rdx & 0xffffn) === port) return rip - 2n;
-    if (b1 === port && ((b2 === 0xe6 && size === 1) || (b2 === 0xe7 && size === 4))) return rip - 2n;
-    if (b1 === port && b2 === 0xe7 && size === 2 && c[n - 3] === 0x66) return rip - 3n;
+    let len = 0;
+    if (dxOk && ((c[n - 1] === 0xee && size === 1) || (c[n - 1] === 0xef && size === 4))) len = 1;
+    else if (dxOk && c[n - 1] === 0xef && size === 2 && c[n - 2] === 0x66) len = 2;
+    else if (c[n - 1] === port && ((c[n - 2] === 0xe6 && size === 1) || (c[n - 2] === 0xe7 && size === 4))) len = 2;
+    else if (c[n - 1] === port && c[n - 2] === 0xe7 && size === 2 && c[n - 3] === 0x66) len = 3;
+    if (len > 0 && !maybePrefix(c[n - len - 1], this.bits)) return rip - BigInt(len);
     return outInsnStart(c, rip, this.bits, port, rdx) ?? rip;
   }
 
@@ -339,6 +342,13 @@ export class KvmVcpu implements VcpuApi {
   markClosed(): void {
     this.closed = true;
   }
+}
+
+/** Legacy prefixes (SDM Vol. 2A 2.1.1) and, in 64-bit mode, REX (40-4F). */
+function maybePrefix(b: number | undefined, bits: 32 | 64): boolean {
+  if (b === undefined) return false;
+  if (bits === 64 && (b & 0xf0) === 0x40) return true;
+  return [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(b);
 }
 
 function readLe(b: Uint8Array, at: number, size: number): number {
