@@ -7,6 +7,8 @@ import { CostModel } from '../src/cost/model.js';
 import { Vm } from '../src/vm.js';
 import { IoBusRouter } from '../src/bus/router.js';
 import { CODE } from './cpu-util.js';
+import { KvmPersonality } from '../src/hypervisor/kvm.js';
+import { PvioPersonality } from '../src/hypervisor/pvio.js';
 import { FEAT, HC_OK, PLAIN, RES, hasNasm, nasm, program, stack, u64, DEV_L0, DEV_L2, PORT_L2, type Access } from './nested-util.js';
 
 if (!hasNasm) console.warn('nasm missing: nested seed-scenario tests skipped (they run nasm-assembled L2 code)');
@@ -91,6 +93,17 @@ describe.skipIf(!hasNasm)('nested seed scenario (L0 pvtest assigned through L1 t
     // the filtered leaf was answered by L1 after its own CPUID exit to L0
     const leaf = r.m.trace.find((t) => t.exit.kind === 'cpuid' && t.exit.leaf === 0x40000101)!;
     expect(leaf.route).toBe('l1-handle');
+  });
+
+  it('the pvio hypercall follows what L0 offers L1: L0 without MMIO_HCALL -> L2 sees it clear, MMIO goes plain, port I/O still by hypercall', () => {
+    const s = stack(program(SEQ, 'vmcall'), { pvio: 'translate' }, { personalities: [new KvmPersonality(), new PvioPersonality({ features: ['PIO_HCALL', 'DOORBELL'] })] });
+    expect(s.m.run({ budget: 100_000 }).kind).toBe('Hlt');
+    expect(u64(s.m, FEAT) & 3n).toBe(2n);
+    const pioCount = SEQ.filter((a) => a.space === 'pio').length;
+    expect(u64(s.m, HC_OK)).toBe(BigInt(pioCount));
+    expect(u64(s.m, PLAIN)).toBe(BigInt(SEQ.length - pioCount));
+    expect(byRoute(s.m, 'hypercall', 'l1-translate').length).toBe(pioCount);
+    expect(s.dev.outputText()).toBe('ABCDE');
   });
 
   it('every path gives the device the same trace', () => {
