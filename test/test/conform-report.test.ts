@@ -27,7 +27,7 @@ const dir = mkdtempSync(join(tmpdir(), 'pvkit-conform-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // Real results (a few instances, both backends: emulator PASS, kvm SKIP) plus a FAIL with hostile text.
-const real = runSuite(CASES.filter((c) => c.groups.includes('hcpage')).slice(0, 1), [emulatorBackend, kvmBackend]);
+const real = await runSuite(CASES.filter((c) => c.groups.includes('hcpage')).slice(0, 1), [emulatorBackend, kvmBackend]);
 const nasty = 'want <0x1> & "b" # not a directive\nsecond line \u0001 \'q\'';
 const fail: CaseResult = { ...real[0]!, id: 'evil #1 <case> & "x" [64-bit amd]', status: 'FAIL', reason: nasty, problems: [nasty, 'register rax: want 0x0, got 0x1'] };
 const results: CaseResult[] = [...real, fail];

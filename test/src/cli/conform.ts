@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const tty = process.stderr.isTTY === true;
   const t0 = performance.now();
-  const results = runSuite(cases, backends, {
+  const results = await runSuite(cases, backends, {
     onResult: (r, done, total) => {
       if (tty) process.stderr.write(`\r\x1b[K${progressLine(r, done, total).slice(0, (process.stderr.columns ?? 100) - 1)}`);
       else if (r.status === 'FAIL') process.stderr.write(`${progressLine(r, done, total)}\n`);

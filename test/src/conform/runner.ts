@@ -1,7 +1,8 @@
 // Expand the case table over vendors x modes x backends, run each instance and judge it.
 import { execFileSync } from 'node:child_process';
 import { check } from './check.js';
-import type { Backend, CaseEnv, CaseResult, ConformCase, Group, Need, AbiName } from './types.js';
+import { SkipCase, type Backend, type CaseEnv, type CaseResult, type ConformCase, type Group, type Need, type AbiName, type Observation } from './types.js';
+import { diffObservations } from './diff.js';
 
 export interface Filter {
   readonly groups?: readonly Group[];
@@ -49,13 +50,17 @@ export interface RunOptions {
   readonly onResult?: (r: CaseResult, done: number, total: number) => void;
 }
 
-/** Run every instance of every case on every backend, in table order. */
-export function runSuite(cases: readonly ConformCase[], backends: readonly Backend[], o: RunOptions = {}): CaseResult[] {
+/**
+ * Run every instance of every case on every backend, in table order. With several backends, an instance that
+ * two of them ran is also compared (differential mode): any difference fails the later backend's result.
+ */
+export async function runSuite(cases: readonly ConformCase[], backends: readonly Backend[], o: RunOptions = {}): Promise<CaseResult[]> {
   const out: CaseResult[] = [];
   const total = cases.reduce((n, c) => n + instances(c).length, 0) * backends.length;
   const avail = new Map(backends.map((b) => [b.name, b.available()]));
   for (const c of cases) {
     for (const env of instances(c)) {
+      let first: { backend: string; obs: Observation } | undefined;
       for (const b of backends) {
         const base = { case: c.name, id: instanceId(c, env), env, backend: b.name, groups: c.groups, abis: c.abis, source: c.source };
         const t0 = performance.now();
@@ -65,14 +70,20 @@ export function runSuite(cases: readonly ConformCase[], backends: readonly Backe
         if (skip) r = { ...base, status: 'SKIP', reason: skip, problems: [], ms: 0 };
         else {
           let problems: string[];
+          let skipped: string | undefined;
           try {
             const prog = c.program(env);
-            const obs = b.run(c, env, c.machine(env), prog);
+            const obs = await b.run(c, env, c.machine(env), prog);
             problems = check(c.expect(env), obs, prog);
+            if (first) problems.push(...diffObservations(first.obs, obs, prog, c.diffIgnore?.registers).map((d) => `differs from ${first!.backend}: ${d}`));
+            else first = { backend: b.name, obs };
           } catch (e) {
+            if (e instanceof SkipCase) skipped = e.message;
             problems = [`error: ${e instanceof Error ? e.message : String(e)}`];
           }
-          r = { ...base, status: problems.length ? 'FAIL' : 'PASS', reason: problems.length ? problems.join('\n') : undefined, problems, ms: performance.now() - t0 };
+          r = skipped !== undefined
+            ? { ...base, status: 'SKIP', reason: skipped, problems: [], ms: performance.now() - t0 }
+            : { ...base, status: problems.length ? 'FAIL' : 'PASS', reason: problems.length ? problems.join('\n') : undefined, problems, ms: performance.now() - t0 };
         }
         out.push(r);
         o.onResult?.(r, out.length, total);

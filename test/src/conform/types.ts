@@ -82,6 +82,8 @@ export interface ConformCase {
   readonly machine: (env: CaseEnv) => MachineSpec;
   readonly program: (env: CaseEnv) => GuestProgram;
   readonly expect: (env: CaseEnv) => Expect;
+  /** Deliberate differences between backends, each with its reason (differential mode skips these registers). */
+  readonly diffIgnore?: { readonly registers: readonly GprName[]; readonly reason: string };
   /** Instruction budget (default 2 000 000). */
   readonly budget?: number;
 }
@@ -107,7 +109,12 @@ export interface Backend {
   available(): Availability;
   /** A reason to skip this case on this backend (e.g. hypercalls never complete on kvm_pvm), or undefined. */
   skipReason(c: ConformCase, env: CaseEnv): string | undefined;
-  run(c: ConformCase, env: CaseEnv, machine: MachineSpec, program: GuestProgram): Observation;
+  run(c: ConformCase, env: CaseEnv, machine: MachineSpec, program: GuestProgram): Observation | Promise<Observation>;
+}
+
+/** Thrown by a backend's run when it finds it cannot run the case after all (e.g. KVM_CREATE_VM refused). */
+export class SkipCase extends Error {
+  override name = 'SkipCase';
 }
 
 export type Status = 'PASS' | 'FAIL' | 'SKIP';
