@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import {
   KVM_CAP, KVM_CPUID2_HEADER, KVM_CPUID_ENTRY2_SIZE, KVM_ENABLE_CAP_SIZE, KVM_EXIT, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT,
   KVM_IOCTL, KVM_IOEVENTFD_SIZE, KVM_MSR_EXIT_REASON_FILTER, KVM_MSR_EXIT_REASON_INVAL, KVM_MSR_EXIT_REASON_UNKNOWN,
-  KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SYNC_X86_REGS, KVM_SREGS_SIZE, KVM_USERSPACE_MEMORY_REGION_SIZE, RUN_OFF, SEG_OFF, SREGS_OFF,
+  KVM_MSR_FILTER_DEFAULT_ALLOW, KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_RANGES_OFF, KVM_MSR_FILTER_RANGE_SIZE,
+  KVM_MSR_FILTER_READ, KVM_MSR_FILTER_SIZE, KVM_MSR_FILTER_WRITE, KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SYNC_X86_REGS, KVM_SREGS_SIZE, KVM_USERSPACE_MEMORY_REGION_SIZE, RUN_OFF, SEG_OFF, SREGS_OFF,
 } from '../src/backends/kvm/abi.js';
 import { hasGcc } from './cpu-util.js';
 
@@ -66,6 +67,15 @@ function expectations(): [string, number, string][] {
   out.push(['sigevent.sigev_notify', 12, 'offsetof(struct sigevent, sigev_notify)'], ['sigevent._tid', 16, 'offsetof(struct sigevent, _sigev_un._tid)']);
   out.push(['SIGEV_THREAD_ID', 4, 'SIGEV_THREAD_ID'], ['SIGALRM', 14, 'SIGALRM'], ['CLOCK_MONOTONIC', 1, 'CLOCK_MONOTONIC']);
   out.push(['EFD_NONBLOCK', 0o4000, 'EFD_NONBLOCK'], ['EFD_CLOEXEC', 0o2000000, 'EFD_CLOEXEC'], ['MAP_NORESERVE', 0x4000, 'MAP_NORESERVE']);
+  out.push(['sizeof kvm_msr_filter', KVM_MSR_FILTER_SIZE, 'sizeof(struct kvm_msr_filter)'],
+    ['kvm_msr_filter.ranges', KVM_MSR_FILTER_RANGES_OFF, 'offsetof(struct kvm_msr_filter, ranges)'],
+    ['sizeof kvm_msr_filter_range', KVM_MSR_FILTER_RANGE_SIZE, 'sizeof(struct kvm_msr_filter_range)'],
+    ['kvm_msr_filter_range.nmsrs', 4, 'offsetof(struct kvm_msr_filter_range, nmsrs)'],
+    ['kvm_msr_filter_range.base', 8, 'offsetof(struct kvm_msr_filter_range, base)'],
+    ['kvm_msr_filter_range.bitmap', 16, 'offsetof(struct kvm_msr_filter_range, bitmap)'],
+    ['KVM_MSR_FILTER_MAX_RANGES', KVM_MSR_FILTER_MAX_RANGES, 'KVM_MSR_FILTER_MAX_RANGES'],
+    ['KVM_MSR_FILTER_READ', KVM_MSR_FILTER_READ, 'KVM_MSR_FILTER_READ'], ['KVM_MSR_FILTER_WRITE', KVM_MSR_FILTER_WRITE, 'KVM_MSR_FILTER_WRITE'],
+    ['KVM_MSR_FILTER_DEFAULT_ALLOW', KVM_MSR_FILTER_DEFAULT_ALLOW, 'KVM_MSR_FILTER_DEFAULT_ALLOW']);
   out.push(['KVM_API_VERSION', 12, 'KVM_API_VERSION'], ['KVM_SYNC_X86_REGS', KVM_SYNC_X86_REGS, 'KVM_SYNC_X86_REGS']);
   return out;
 }

@@ -10,6 +10,7 @@ import { KvmPersonality } from '../src/hypervisor/kvm.js';
 import { runWithRouter, type KvmVm } from '../src/backends/kvm/index.js';
 import type { Vm } from '../src/vm.js';
 import type { Exit } from '../src/exits.js';
+import { MSR_KVM } from '@pvkit/shared-abi';
 import { hasNasm, nasm } from './cpu-util.js';
 import { CODE, GPRS64, RecordingMmio, RecordingPio, emuWith, kvmMissing, kvmWith } from './kvm/harness.js';
 
@@ -308,5 +309,40 @@ describe.skipIf(skip)('KVM backend vs emulator: devices', () => {
     } finally {
       kvm.close();
     }
+  });
+
+  it('trapMsrs: MSRs KVM itself implements (IA32_TSC, MSR_KVM_SYSTEM_TIME_NEW) exit through KVM_X86_SET_MSR_FILTER', async () => {
+    const tsc = 0x10; // SDM Vol. 4 Table 2-2 IA32_TIME_STAMP_COUNTER
+    const clock = MSR_KVM.SYSTEM_TIME_NEW;
+    // Without the filter KVM answers RDMSR of the TSC in-kernel: no exit before HLT.
+    const plain = await kvmWith(nasm(`mov ecx, ${tsc}\nrdmsr\nhlt`, 64, CODE));
+    try {
+      expect(plain.vcpu(0).run({ timeoutMs: 2000 }).kind).toBe('Hlt');
+    } finally {
+      plain.close();
+    }
+    const code = nasm(`mov ecx, ${tsc}\nrdmsr\nmov ecx, ${clock}\nmov eax, 0x1001\nxor edx, edx\nwrmsr\nhlt`, 64, CODE);
+    const kvm = await kvmWith(code, { trapMsrs: [tsc, clock] });
+    try {
+      const r = kvm.vcpu(0).run({ timeoutMs: 2000 });
+      expect(r).toMatchObject({ kind: 'Rdmsr', index: tsc, rip: BigInt(CODE + 5) });
+      kvm.vcpu(0).completeRdmsr(0x123456789n);
+      const w = kvm.vcpu(0).run({ timeoutMs: 2000 });
+      expect(w).toMatchObject({ kind: 'Wrmsr', index: clock, value: 0x1001n });
+      expect(kvm.vcpu(0).getReg('rdx')).toBe(0n); // the guest zeroed EDX after our RDMSR answer
+      expect(kvm.vcpu(0).getReg('rcx')).toBe(BigInt(clock));
+      // The emulator implements IA32_TSC itself (no hook), so only the Wrmsr exit is compared with it.
+      const emu = emuWith(code, { hooks: { wrmsr: () => undefined } });
+      expect(w).toEqual(emu.run({ budget: 100 }));
+      expect(kvm.vcpu(0).run({ timeoutMs: 2000 })).toEqual(emu.run({ budget: 100 }));
+    } finally {
+      kvm.close();
+    }
+  });
+
+  it('trapMsrs: bad lists are refused with the field and the reason', async () => {
+    await expect(kvmWith(new Uint8Array([0xf4]), { trapMsrs: Array.from({ length: 17 }, (_, i) => 0x4b564d00 + i) }))
+      .rejects.toThrow(/trapMsrs: at most 16 MSRs/);
+    await expect(kvmWith(new Uint8Array([0xf4]), { trapMsrs: [-1] })).rejects.toThrow(/trapMsrs\[0\]: -1 is not a u32/);
   });
 });

@@ -111,7 +111,15 @@ export const KVM_USERSPACE_MEMORY_REGION_SIZE = 32; // slot u32, flags u32, gues
 export const KVM_IOEVENTFD_SIZE = 64; // datamatch u64, addr u64, len u32, fd s32, flags u32, pad[36]
 export const KVM_CPUID2_HEADER = 8; // nent u32, padding u32
 export const KVM_CPUID_ENTRY2_SIZE = 40; // function, index, flags, eax, ebx, ecx, edx, padding[3]
-export const KVM_ENABLE_CAP_SIZE = 104; // cap u32, flags u32, args[4] u64, pad[64]
+export const KVM_ENABLE_CAP_SIZE = 104;
+/** struct kvm_msr_filter (asm/kvm.h): flags u32, then 16 ranges of { flags u32, nmsrs u32, base u32, bitmap ptr @16 }. */
+export const KVM_MSR_FILTER_SIZE = 392;
+export const KVM_MSR_FILTER_RANGES_OFF = 8;
+export const KVM_MSR_FILTER_RANGE_SIZE = 24;
+export const KVM_MSR_FILTER_MAX_RANGES = 16; // asm/kvm.h
+export const KVM_MSR_FILTER_READ = 1 << 0; // asm/kvm.h
+export const KVM_MSR_FILTER_WRITE = 1 << 1;
+export const KVM_MSR_FILTER_DEFAULT_ALLOW = 0; // cap u32, flags u32, args[4] u64, pad[64]
 
 /** Architectural bits used to put a vCPU in long / protected mode (SDM Vol. 3A 2.5, 2.2.1). */
 export const CR0_PE = 1n << 0n;

@@ -2,8 +2,9 @@
 // the host's supported CPUID, user-space MSR exits, and real ioeventfds.
 import type { Vendor } from '../../cpu/types.js';
 import {
-  KVM_CAP, KVM_CPUID2_HEADER, KVM_CPUID_ENTRY2_SIZE, KVM_ENABLE_CAP_SIZE, KVM_IOCTL, KVM_MSR_EXIT_REASON_UNKNOWN,
-  KVM_USERSPACE_MEMORY_REGION_SIZE,
+  KVM_CAP, KVM_CPUID2_HEADER, KVM_CPUID_ENTRY2_SIZE, KVM_ENABLE_CAP_SIZE, KVM_IOCTL, KVM_MSR_EXIT_REASON_FILTER,
+  KVM_MSR_EXIT_REASON_UNKNOWN, KVM_MSR_FILTER_DEFAULT_ALLOW, KVM_MSR_FILTER_MAX_RANGES, KVM_MSR_FILTER_RANGES_OFF,
+  KVM_MSR_FILTER_RANGE_SIZE, KVM_MSR_FILTER_READ, KVM_MSR_FILTER_SIZE, KVM_MSR_FILTER_WRITE, KVM_USERSPACE_MEMORY_REGION_SIZE,
 } from './abi.js';
 import {
   E2BIG, MAP_ANONYMOUS, MAP_NORESERVE, MAP_SHARED, O_CLOEXEC, O_RDWR, PROT_READ, PROT_WRITE, loadLibc, type Libc,
@@ -33,6 +34,11 @@ export interface KvmVmOptions {
   hostCpuid?: boolean;
   /** KVM_CAP_X86_USER_SPACE_MSR with KVM_MSR_EXIT_REASON_UNKNOWN: unknown MSRs exit to us (default true). */
   userSpaceMsr?: boolean;
+  /**
+   * MSRs KVM knows but that should exit to us anyway (KVM_X86_SET_MSR_FILTER deny + KVM_MSR_EXIT_REASON_FILTER),
+   * e.g. the KVM personality's MSR_KVM_SYSTEM_TIME_NEW. At most 16.
+   */
+  trapMsrs?: readonly number[];
 }
 
 export interface KvmSlot {
@@ -117,7 +123,13 @@ export class KvmVm {
     for (const s of opts.memory ?? [{ gpa: 0n, size: 2 << 20 }]) this.addSlot(BigInt(s.gpa), s.size, 'memory');
     const sys = this.addSlot(this.systemGpa, SYSTEM_AREA_SIZE, 'systemGpa');
     buildSystemArea(sys.bytes, this.systemGpa);
-    if (opts.userSpaceMsr ?? true) this.userSpaceMsr = this.enableUserSpaceMsr();
+    const trap = opts.trapMsrs ?? [];
+    if (opts.userSpaceMsr ?? true) this.userSpaceMsr = this.enableUserSpaceMsr(trap.length > 0);
+    else if (trap.length > 0) throw new RangeError('KvmVmOptions.trapMsrs: needs userSpaceMsr (the filter exits go to user space)');
+    if (trap.length > 0) {
+      if (!this.userSpaceMsr) throw new RangeError('KvmVmOptions.trapMsrs: this KVM lacks KVM_CAP_X86_USER_SPACE_MSR');
+      this.setMsrFilter(trap);
+    }
     if (opts.hostCpuid ?? true) this.cpuid = this.supportedCpuid();
     const n = opts.vcpus ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 255) throw new RangeError(`KvmVmOptions.vcpus: 1..255 expected, got ${n}`);
@@ -155,15 +167,45 @@ export class KvmVm {
     return s;
   }
 
-  private enableUserSpaceMsr(): boolean {
+  private enableUserSpaceMsr(filter: boolean): boolean {
     if (this.libc.ioctlInt(this.fd, KVM_IOCTL.CHECK_EXTENSION, KVM_CAP.X86_USER_SPACE_MSR) <= 0) return false;
     const c = new DataView(new ArrayBuffer(KVM_ENABLE_CAP_SIZE));
     c.setUint32(0, KVM_CAP.X86_USER_SPACE_MSR, true);
-    c.setBigUint64(8, BigInt(KVM_MSR_EXIT_REASON_UNKNOWN), true);
+    c.setBigUint64(8, BigInt(KVM_MSR_EXIT_REASON_UNKNOWN | (filter ? KVM_MSR_EXIT_REASON_FILTER : 0)), true);
     if (this.libc.ioctlPtr(this.fd, KVM_IOCTL.ENABLE_CAP, new Uint8Array(c.buffer)) < 0) {
       throw new KvmError('KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)', this.libc.errno());
     }
     return true;
+  }
+
+  /** One deny range per MSR (bitmap bit 0 = deny), default allow; KVM copies the bitmaps during the ioctl. */
+  private setMsrFilter(msrs: readonly number[]): void {
+    if (msrs.length > KVM_MSR_FILTER_MAX_RANGES) {
+      throw new RangeError(`KvmVmOptions.trapMsrs: at most ${KVM_MSR_FILTER_MAX_RANGES} MSRs (KVM_MSR_FILTER_MAX_RANGES), got ${msrs.length}`);
+    }
+    msrs.forEach((m, i) => {
+      if (!Number.isInteger(m) || m < 0 || m > 0xffffffff) throw new RangeError(`KvmVmOptions.trapMsrs[${i}]: ${m} is not a u32 MSR index`);
+    });
+    const l = this.libc;
+    const page = l.mmap(PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0); // zeroed: every bit denies
+    const base = l.koffi.address(page);
+    if (base === 0xffffffffffffffffn) throw new KvmError('mmap of the MSR filter bitmap', l.errno());
+    try {
+      const f = new DataView(new ArrayBuffer(KVM_MSR_FILTER_SIZE));
+      f.setUint32(0, KVM_MSR_FILTER_DEFAULT_ALLOW, true);
+      msrs.forEach((m, i) => {
+        const o = KVM_MSR_FILTER_RANGES_OFF + i * KVM_MSR_FILTER_RANGE_SIZE;
+        f.setUint32(o, KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE, true);
+        f.setUint32(o + 4, 1, true); // nmsrs
+        f.setUint32(o + 8, m, true); // base
+        f.setBigUint64(o + 16, base + BigInt(i), true); // bitmap: one byte, bit 0 clear = deny
+      });
+      if (l.ioctlPtr(this.fd, KVM_IOCTL.X86_SET_MSR_FILTER, new Uint8Array(f.buffer)) < 0) {
+        throw new KvmError(`KVM_X86_SET_MSR_FILTER [${msrs.map((m) => `0x${m.toString(16)}`).join(', ')}]`, l.errno());
+      }
+    } finally {
+      l.munmap(page, PAGE);
+    }
   }
 
   /** KVM_GET_SUPPORTED_CPUID on /dev/kvm, growing the buffer on E2BIG. */
