@@ -45,4 +45,28 @@ describe.skipIf(!usable)('KVM backend: hypercalls', () => {
       kvm.close();
     }
   });
+
+  it('exitHypercalls enables KVM_CAP_EXIT_HYPERCALL with the mask KVM offers (KVM_HC_MAP_GPA_RANGE)', async () => {
+    const kvm = await kvmWith(new Uint8Array([0xf4]), { exitHypercalls: true });
+    try {
+      expect(kvm.exitHypercallMask & (1n << 12n)).toBe(1n << 12n); // linux/kvm_para.h KVM_HC_MAP_GPA_RANGE 12
+    } finally {
+      kvm.close();
+    }
+  });
+
+  it.runIf(backend.hypercallsComplete)('hardware KVM: KVM_HC_MAP_GPA_RANGE comes back as a Hypercall exit, answered by completeHypercall', async () => {
+    const code = nasm(`mov eax, 12\nmov ebx, 0x100000\nmov ecx, 1\nxor edx, edx\n${insn}\nhlt`, 64, CODE);
+    const kvm = await kvmWith(code, { exitHypercalls: true });
+    try {
+      const e = kvm.vcpu(0).run({ timeoutMs: 2000 });
+      expect(e).toMatchObject({ kind: 'Hypercall', insn, bits: 64 });
+      expect(kvm.vcpu(0).hypercallArgs().nr).toBe(12n);
+      kvm.vcpu(0).completeHypercall(0n);
+      expect(kvm.vcpu(0).run({ timeoutMs: 2000 }).kind).toBe('Hlt');
+      expect(kvm.vcpu(0).getReg('rax')).toBe(0n);
+    } finally {
+      kvm.close();
+    }
+  });
 });

@@ -25,7 +25,7 @@ export interface KvmRunOptions {
 }
 
 /** What the last exit is waiting for (the answer is written into kvm_run before the next KVM_RUN). */
-type Pending = 'IoIn' | 'MmioRead' | 'Rdmsr' | 'Wrmsr' | undefined;
+type Pending = 'IoIn' | 'MmioRead' | 'Rdmsr' | 'Wrmsr' | 'Hypercall' | undefined;
 
 export class KvmError extends Error {
   constructor(where: string, errno: number) {
@@ -211,6 +211,22 @@ export class KvmVcpu implements VcpuApi {
     this.pending = undefined;
   }
 
+  /** Answer a Hypercall exit (KVM_EXIT_HYPERCALL): KVM writes `ret` to RAX when the guest resumes. */
+  completeHypercall(ret: bigint): void {
+    this.expect('Hypercall');
+    this.runView.setBigUint64(RUN_OFF.hypercallRet, BigInt.asUintN(64, ret), true);
+    this.pending = undefined;
+  }
+
+  /** KVM_EXIT_HYPERCALL operands: nr and args[0..5] (RAX, RBX, RCX, RDX, RSI in KVM's convention). */
+  hypercallArgs(): { nr: bigint; args: bigint[] } {
+    const v = this.runView;
+    return {
+      nr: v.getBigUint64(RUN_OFF.hypercallNr, true),
+      args: Array.from({ length: 6 }, (_, i) => v.getBigUint64(RUN_OFF.hypercallArgs + 8 * i, true)),
+    };
+  }
+
   private expect(kind: NonNullable<Pending>): void {
     if (this.pending !== kind) {
       throw new Error(`vcpu ${this.id}: complete${kind}: the vCPU is not waiting for a ${kind} answer (waiting: ${this.pending ?? 'nothing'})`);
@@ -249,7 +265,7 @@ export class KvmVcpu implements VcpuApi {
   /** One exit, with the timer already armed to fire at (and repeatedly after) `deadline`. */
   runArmed(deadline: number): Exit {
     if (this.closed) throw new Error(`vcpu ${this.id}: closed`);
-    if (this.pending === 'IoIn' || this.pending === 'MmioRead' || this.pending === 'Rdmsr') {
+    if (this.pending === 'IoIn' || this.pending === 'MmioRead' || this.pending === 'Rdmsr' || this.pending === 'Hypercall') {
       throw new Error(`vcpu ${this.id}: run(): the previous ${this.pending} exit was not completed (call complete${this.pending})`);
     }
     if (this.pending === 'Wrmsr') this.completeWrmsr('ok');
@@ -319,6 +335,7 @@ export class KvmVcpu implements VcpuApi {
         // kvm_emulate_halt skips the HLT before exiting; the emulator reports the HLT's own address (F4, 1 byte).
         return { kind: 'Hlt', ...base, rip: base.rip - 1n };
       case KVM_EXIT.HYPERCALL:
+        this.pending = 'Hypercall';
         return {
           kind: 'Hypercall', ...base, insn: this.vendor === 'amd' ? 'vmmcall' : 'vmcall',
           bits: v.getUint32(RUN_OFF.hypercallLongmode, true) !== 0 ? 64 : 32, cpl: 0,

@@ -1,5 +1,6 @@
 // A VM on /dev/kvm: memory slots backed by mmap (seen zero-copy from JS), vCPUs in long or protected mode,
 // the host's supported CPUID, user-space MSR exits, and real ioeventfds.
+import { isMainThread } from 'node:worker_threads';
 import type { Vendor } from '../../cpu/types.js';
 import {
   KVM_CAP, KVM_CPUID2_HEADER, KVM_CPUID_ENTRY2_SIZE, KVM_ENABLE_CAP_SIZE, KVM_IOCTL, KVM_MSR_EXIT_REASON_FILTER,
@@ -39,6 +40,11 @@ export interface KvmVmOptions {
    * e.g. the KVM personality's MSR_KVM_SYSTEM_TIME_NEW. At most 16.
    */
   trapMsrs?: readonly number[];
+  /**
+   * KVM_CAP_EXIT_HYPERCALL with every hypercall KVM offers to forward (KVM_CHECK_EXTENSION returns the mask, today
+   * 1 << KVM_HC_MAP_GPA_RANGE): those calls come back as Hypercall exits, answered with completeHypercall.
+   */
+  exitHypercalls?: boolean;
 }
 
 export interface KvmSlot {
@@ -64,6 +70,8 @@ const PAGE = 4096;
 
 /** Open /dev/kvm and build a VM, or say why that is impossible here (never throws for a missing koffi/KVM). */
 export async function createKvmVm(opts: KvmVmOptions = {}): Promise<KvmVm | { unavailable: string }> {
+  // The run timeout is a signal whose handler Node installs only on the main thread (process.on is inert in workers).
+  if (!isMainThread) return { unavailable: 'the KVM backend runs on the main thread only (KVM_RUN is bounded by a SIGALRM timer)' };
   const libc = await loadLibc();
   if (typeof libc === 'string') return { unavailable: libc };
   const info = detectKvmBackend();
@@ -100,6 +108,8 @@ export class KvmVm {
   /** The CPUID table given to every vCPU (KVM_GET_SUPPORTED_CPUID), empty when hostCpuid is off. */
   cpuid: KvmCpuidEntry[] = [];
   userSpaceMsr = false;
+  /** Hypercall numbers (bit n = nr n) forwarded as KVM_EXIT_HYPERCALL; 0 when exitHypercalls is off. */
+  exitHypercallMask = 0n;
   private readonly timer: RunTimer;
   private closed = false;
   private runMaps: { ptr: unknown; size: number }[] = [];
@@ -130,6 +140,7 @@ export class KvmVm {
       if (!this.userSpaceMsr) throw new RangeError('KvmVmOptions.trapMsrs: this KVM lacks KVM_CAP_X86_USER_SPACE_MSR');
       this.setMsrFilter(trap);
     }
+    if (opts.exitHypercalls ?? false) this.exitHypercallMask = this.enableExitHypercall();
     if (opts.hostCpuid ?? true) this.cpuid = this.supportedCpuid();
     const n = opts.vcpus ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > 255) throw new RangeError(`KvmVmOptions.vcpus: 1..255 expected, got ${n}`);
@@ -176,6 +187,18 @@ export class KvmVm {
       throw new KvmError('KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)', this.libc.errno());
     }
     return true;
+  }
+
+  private enableExitHypercall(): bigint {
+    const mask = this.libc.ioctlInt(this.fd, KVM_IOCTL.CHECK_EXTENSION, KVM_CAP.EXIT_HYPERCALL);
+    if (mask <= 0) throw new RangeError('KvmVmOptions.exitHypercalls: this KVM lacks KVM_CAP_EXIT_HYPERCALL');
+    const c = new DataView(new ArrayBuffer(KVM_ENABLE_CAP_SIZE));
+    c.setUint32(0, KVM_CAP.EXIT_HYPERCALL, true);
+    c.setBigUint64(8, BigInt(mask), true);
+    if (this.libc.ioctlPtr(this.fd, KVM_IOCTL.ENABLE_CAP, new Uint8Array(c.buffer)) < 0) {
+      throw new KvmError('KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL)', this.libc.errno());
+    }
+    return BigInt(mask);
   }
 
   /** One deny range per MSR (bitmap bit 0 = deny), default allow; KVM copies the bitmaps during the ioctl. */
