@@ -345,4 +345,36 @@ describe.skipIf(skip)('KVM backend vs emulator: devices', () => {
       .rejects.toThrow(/trapMsrs: at most 16 MSRs/);
     await expect(kvmWith(new Uint8Array([0xf4]), { trapMsrs: [-1] })).rejects.toThrow(/trapMsrs\[0\]: -1 is not a u32/);
   });
+
+  it('the guest sees the CPUID table given by KVM_SET_CPUID2 (KVM_GET_SUPPORTED_CPUID): leaves 0 and 0x40000001', async () => {
+    const code = nasm('xor eax, eax\nxor ecx, ecx\ncpuid\nmov r8d, eax\nmov r9d, ebx\nmov eax, 0x40000001\nxor ecx, ecx\ncpuid\nhlt', 64, CODE);
+    const kvm = await kvmWith(code);
+    try {
+      expect(kvm.vcpu(0).run({ timeoutMs: 2000 }).kind).toBe('Hlt');
+      const leaf = (fn: number) => kvm.cpuid.find((e) => e.fn === fn)!;
+      expect(kvm.vcpu(0).getReg('r8')).toBe(BigInt(leaf(0).eax));
+      expect(kvm.vcpu(0).getReg('r9')).toBe(BigInt(leaf(0).ebx));
+      expect(kvm.vcpu(0).getReg('rax')).toBe(BigInt(leaf(0x40000001).eax)); // KVM_CPUID_FEATURES
+    } finally {
+      kvm.close();
+    }
+  });
+
+  it('two vCPUs run in turn, each with its own registers and exits', async () => {
+    const code = nasm('mov eax, 0x11\nadd eax, esp\nmov dx, 0x3f0\nout dx, eax\nhlt', 64, CODE);
+    const kvm = await kvmWith(code, { vcpus: 2 });
+    try {
+      const emu = emuWith(code, { vcpus: 2 });
+      const k0 = kvm.vcpu(0).run({ timeoutMs: 2000 });
+      const k1 = kvm.vcpu(1).run({ timeoutMs: 2000 });
+      expect(k0).toMatchObject({ kind: 'IoOut', vcpu: 0, value: 0x11 + 0x80000 });
+      expect(k1).toMatchObject({ kind: 'IoOut', vcpu: 1, value: 0x11 + 0x7f000 });
+      // Each emulator vCPU driven alone, in the same order.
+      expect(k0).toEqual(emu.vcpu(0).run(100));
+      expect(k1).toEqual(emu.vcpu(1).run(100));
+      expect(kvm.vcpu(1).getReg('rax')).toBe(emu.vcpu(1).getReg('rax'));
+    } finally {
+      kvm.close();
+    }
+  });
 });
