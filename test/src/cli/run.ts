@@ -4,6 +4,7 @@ import { CostModel, formatReport, GPR_NAMES, XenPersonality } from '@pvkit/host'
 import { isElf, loadElf, loadFlat, LoadError, type GuestImage } from '../run/loader.js';
 import { ABI_NAMES, buildMachine, placeAbis, type AbiName, type AbiRequest } from '../run/machine.js';
 import { runMachine } from '../run/session.js';
+import { buildNestedMachine, formatNested, NESTED_FLAGS, NESTED_HELP, nestedOptionsFromFlags, runNested } from '../run/nested.js';
 import { parseFlags, UsageError } from './usage.js';
 
 const HELP = `usage: pvkit run GUEST.bin|GUEST.elf [options]
@@ -20,6 +21,7 @@ const HELP = `usage: pvkit run GUEST.bin|GUEST.elf [options]
   --ghz N           clock rate for the cost report; default 3
   --trace           print every exit
   --json            one JSON document instead of text
+${NESTED_HELP}
 
 Devices: debug console on port 0xe9; the pvkit test device at ports 0x600-0x63f and MMIO 0xfe000000.
 Exit code: 0 when the guest halts, 1 when it faults, shuts down or runs out of budget, 2 on misuse.`;
@@ -50,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, {
     abi: 'string', vendor: 'string', bits: 'string', origin: 'string', mem: 'string', budget: 'string', timeout: 'string',
     mmu: 'string', 'no-fix-hypercall': 'boolean', ghz: 'string', trace: 'boolean', json: 'boolean', help: 'boolean',
+    ...NESTED_FLAGS,
   });
   if (flags.help) {
     console.log(HELP);
@@ -96,6 +99,17 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
 
+  if (flags.nested) {
+    let nested;
+    try {
+      nested = nestedOptionsFromFlags(flags);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    return runNestedGuest(file, img, { abis, vendor, bits: img.bits, memMiB, fixHypercallInsn: !flags['no-fix-hypercall'], ...nested },
+      { budget, timeout, ghz, trace: !!flags.trace, json: !!flags.json });
+  }
+
   let m;
   try {
     m = buildMachine(img, { abis, vendor, bits: img.bits, memMiB, trace: !!flags.trace, fixHypercallInsn: !flags['no-fix-hypercall'], mmuMode: mmu });
@@ -138,6 +152,40 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`\ncost report (${ghz} GHz, default cycle table from published measurements):`);
   console.log(formatReport(report));
   return out.ok ? 0 : 1;
+}
+
+function runNestedGuest(file: string, img: GuestImage, o: Parameters<typeof buildNestedMachine>[1],
+  out: { budget: number; timeout: number; ghz: number; trace: boolean; json: boolean }): number {
+  let rig;
+  try {
+    rig = buildNestedMachine(img, o);
+  } catch (e) {
+    console.error(`pvkit run: ${(e as Error).message}`);
+    return 1;
+  }
+  const res = runNested(rig, { budget: out.budget, wallMs: out.timeout });
+  const v = rig.nm.vcpu;
+  const regs = Object.fromEntries(GPR_NAMES.slice(0, img.bits === 64 ? 16 : 8).map((r) => [r, v.getReg(r)]));
+  if (out.json) {
+    const big = (_k: string, x: unknown) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x);
+    console.log(JSON.stringify({
+      file, format: img.format, bits: img.bits, nested: true, l0: { vendor: o.vendor, abis: rig.placed }, l1: { name: rig.l1.name, presents: rig.l1.presentVendor, pvio: rig.l1.pvio, hides: rig.l1.hidePvio, ud: rig.l1.ud },
+      ok: res.ok, final: res.final, instructions: res.instructions, registers: { ...regs, rip: v.rip, rflags: v.rflags },
+      console: rig.console.text(), device: rig.pvtest.outputText(), unclaimed: res.unclaimed, patches: rig.nm.patches,
+      trace: out.trace ? res.trace : undefined, paths: res.paths,
+    }, big, 2));
+    return res.ok ? 0 : 1;
+  }
+  const w = img.bits === 64 ? 16 : 8;
+  console.log(`guest     ${file} (${img.format}, ${img.bits}-bit, entry ${hex(img.entry, 0)}) as L2`);
+  console.log(`stopped   ${res.final.kind === 'Livelock' ? `Livelock at ${hex(res.final.rip, 0)}` : describeFinal(res.final)} after ${res.instructions} instructions (${res.wallMs.toFixed(1)} ms)`);
+  const names = Object.keys(regs);
+  for (let i = 0; i < names.length; i += 4) console.log('  ' + names.slice(i, i + 4).map((r) => `${r.padEnd(3)} ${hex(regs[r]!, w)}`).join('  '));
+  if (rig.console.bytes.length) console.log(`console   (port 0xe9) ${JSON.stringify(rig.console.text())}`);
+  if (rig.pvtest.output().length) console.log(`device    (pvtest output) ${JSON.stringify(rig.pvtest.outputText())}`);
+  if (res.unclaimed.length) console.log(`unclaimed ${res.unclaimed.length} access(es) nobody handles, first: ${res.unclaimed[0]!.text}`);
+  console.log(formatNested(rig, res, { trace: out.trace }));
+  return res.ok ? 0 : 1;
 }
 
 function describeFinal(e: import('@pvkit/host').Exit): string {

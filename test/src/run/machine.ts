@@ -55,7 +55,8 @@ export interface Machine {
   readonly pvtest: PvTestDevice;
 }
 
-function personality(r: AbiRequest, base: number) {
+/** A personality for an ABI request at a CPUID base (shared by plain and nested machines). */
+export function makePersonality(r: AbiRequest, base: number) {
   switch (r.name) {
     case 'kvm': return new KvmPersonality({ base });
     case 'xen': return new XenPersonality({ base });
@@ -111,7 +112,7 @@ export function buildMachine(img: GuestImage, o: MachineOptions): Machine {
   }
   let hypervisor: Hypervisor | undefined;
   if (o.abis.length) {
-    hypervisor = new Hypervisor(placeAbis(o.abis).map(({ req, base }) => personality(req, base)), { counters });
+    hypervisor = new Hypervisor(placeAbis(o.abis).map(({ req, base }) => makePersonality(req, base)), { counters });
     hypervisor.attach(vm);
   }
   return { vm, router, counters, hypervisor, console, pvtest };

@@ -4,28 +4,16 @@
 // ports on each reflected access and assigns the MMIO window, so every translation is real and visible.
 import { XEN_HVM_DEBUGCONS_IOPORT, type PvioFeatureName } from '@pvkit/shared-abi';
 import {
-  CostCounters, CostModel, HypervPersonality, IoBusRouter, KvmPersonality, NestedMachine, PolicyL1, PvioPersonality,
-  PvTestDevice, VmwarePersonality, XenPersonality, describeExit,
+  CostCounters, CostModel, IoBusRouter, NestedMachine, PolicyL1, PvTestDevice, describeExit,
   type NestedExit, type NestedPathCost, type PolicyL1Options, type Vendor,
 } from '@pvkit/host';
 import type { GuestImage } from './loader.js';
-import { DebugConsole, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiRequest } from './machine.js';
+import { DebugConsole, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiRequest } from './machine.js';
 import type { Unclaimed } from './session.js';
 
 /** Where L0 really has the pvtest device (L1 maps L2's PVTEST_PORT / PVTEST_MMIO onto these). */
 export const L0_PVTEST_PORT = 0x1600;
 export const L0_PVTEST_MMIO = 0xfd00_0000n;
-
-/** machine.ts keeps its factory private; the same mapping for L0 here. */
-function personalityFor(r: AbiRequest, base: number) {
-  switch (r.name) {
-    case 'kvm': return new KvmPersonality({ base });
-    case 'xen': return new XenPersonality({ base });
-    case 'hyperv': return new HypervPersonality();
-    case 'vmware': return new VmwarePersonality();
-    case 'pvio': return new PvioPersonality({ base });
-  }
-}
 
 export interface NestedRunOptions {
   /** L0's personalities (placed as `pvkit run --abi` places them). */
@@ -65,7 +53,7 @@ export function buildNestedMachine(img: GuestImage, o: NestedRunOptions): Nested
   const router = new IoBusRouter({ counters });
   const console = new DebugConsole();
   router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
-  const personalities = placeAbis(o.abis).map(({ req, base }) => personalityFor(req, base));
+  const personalities = placeAbis(o.abis).map(({ req, base }) => makePersonality(req, base));
   const l1 = new PolicyL1({
     name: 'pvkit-l1',
     presentVendor: o.l1Vendor ?? o.vendor,
