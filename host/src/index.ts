@@ -23,7 +23,6 @@ export { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_TSC, MSR_TS
 export * from './vm.js';
 export * from './vm/snapshot.js';
 export type { RestoreOptions } from './vm/snapshot-io.js';
-export { runEngineBench, formatBench, type BenchResult } from './vm/bench.js';
 export * from './hypervisor/index.js';
 export * from './backends/kvm/index.js'; // koffi and /dev/kvm are touched only by createKvmVm
 export * from './nested/index.js';
