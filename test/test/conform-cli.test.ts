@@ -39,6 +39,13 @@ describe('pvkit conform', () => {
     // Real KVM cannot offer the pvio leaves (or is absent): every kvm instance is skipped with a reason.
     expect((x.match(/<skipped message="[^"]{10,}"\/>/g) ?? []).length).toBe(8);
   });
+  it('--abi-file adds the user ABI cases and --abi accepts its name', () => {
+    const r = pvkit('--abi-file', 'shared-abi/examples/mydev.json', '--abi', 'mydev', '--reporter', 'json');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.summary).toEqual({ PASS: 12, FAIL: 0, SKIP: 0 });
+    expect(j.results.every((x: { abis: string[] }) => x.abis[0] === 'mydev')).toBe(true);
+  });
   it('--list prints instances without running', () => {
     const r = pvkit('--list', '--group', 'hcpage', '--abi', 'hyperv', '--name', 'GET_PARTITION_ID');
     expect(r.code).toBe(0);
@@ -57,6 +64,8 @@ describe('pvkit conform', () => {
     [['--frobnicate'], /^unknown option '--frobnicate'/],
     [['extra'], /^unexpected argument 'extra'/],
     [['-o'], /^option '--o' needs a value$/],
+    [['--abi-file', 'no/such.json'], /^--abi-file: cannot read no\/such.json: ENOENT$/],
+    [['--abi-file', join(ROOT, 'shared-abi', 'examples', 'broken.json')], /^--abi-file: .*broken.json is not a valid ABI: /],
   ])('misuse %j is a UsageError (exit 2 in main.ts)', async (args, msg) => {
     const { run } = await import('../src/cli/conform.js');
     const { UsageError } = await import('../src/cli/usage.js');

@@ -1,8 +1,13 @@
 // The conformance table on the emulator backend: every case instance must PASS. Then the judge itself:
 // a wrong expectation (result, memory byte, exit trace, final exit) must FAIL with a located line, and an
 // unavailable backend must SKIP with its reason, never pass silently.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CASES, emulatorBackend, instanceId, instances, isSoftwareKvm, kvmAvailability, kvmBackend, runSuite, type Backend, type ConformCase } from '../src/conform/index.js';
+import { loadAbiJson } from '@pvkit/shared-abi';
+import { CASES, emulatorBackend, instanceId, instances, isSoftwareKvm, kvmAvailability, kvmBackend, runSuite, userAbiCases, type Backend, type ConformCase } from '../src/conform/index.js';
+
+const EXAMPLES = join(import.meta.dirname, '..', '..', 'shared-abi', 'examples');
 
 describe('conformance table on the emulator', () => {
   const rows = CASES.flatMap((c) => instances(c).map((env) => [instanceId(c, env), c, env] as const));
@@ -80,5 +85,24 @@ describe('backends that cannot run report SKIP with the reason', () => {
     const picky: Backend = { ...emulatorBackend, name: 'picky', skipReason: (c) => (c.groups.includes('hcpage') ? 'no hypercall pages here' : undefined) };
     const rs = await runSuite(CASES.filter((c) => c.groups.includes('hcpage')).slice(0, 1), [picky]);
     expect(rs.every((r) => r.status === 'SKIP' && r.reason === 'no hypercall pages here')).toBe(true);
+  });
+});
+
+describe("a user's own ABI (JSON) through the data-driven echo host", () => {
+  const load = (f: string) => loadAbiJson(readFileSync(join(EXAMPLES, f), 'utf8'), f);
+  it('mydev.json: detection alone and behind Hyper-V+KVM, every wrapper, both vendors and modes: all PASS', async () => {
+    const cases = userAbiCases(load('mydev.json'), 'mydev.json');
+    expect(cases.map((c) => c.groups[0])).toEqual(['detection', 'detection', 'hypercall']);
+    const rs = await runSuite(cases, [emulatorBackend]);
+    expect(rs.length).toBe(12);
+    for (const r of rs) expect(r.reason ?? 'PASS', r.id).toBe('PASS');
+  });
+  it('a guest built from mydev-v3 (QUEUE_NOTIFY renumbered 0x1010) against a mydev v1 host fails at that call', async () => {
+    const v1 = load('mydev.json');
+    const [, , wrappers] = userAbiCases(load('mydev-v3.json'), 'mydev-v3.json');
+    const c = { ...wrappers!, vendors: ['intel'] as const, bits: [64] as const, machine: () => ({ abis: [], userAbis: [{ abi: v1, base: v1.cpuid.defaultBase }] }) };
+    const [r] = await runSuite([c], [emulatorBackend]);
+    expect(r!.status).toBe('FAIL');
+    expect(r!.problems[0]).toMatch(/^final exit: want Hlt, got Hypercall at 0x/);
   });
 });

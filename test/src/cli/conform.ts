@@ -1,8 +1,9 @@
 // `pvkit conform [--backend emulator|kvm|both] [--group G] [--abi A] [--reporter console|tap|junit|json] [-o FILE]`
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { AbiError, loadAbiJson } from '@pvkit/shared-abi';
 import { ABI_NAMES } from '../run/machine.js';
 import {
-  CASES, GROUPS, REPORTERS, emulatorBackend, instanceId, instances, kvmBackend, progressLine, runSuite, select, summary,
+  CASES, GROUPS, REPORTERS, userAbiCases, type ConformCase, emulatorBackend, instanceId, instances, kvmBackend, progressLine, runSuite, select, summary,
   type AbiName, type Backend, type Group, type ReporterName,
 } from '../conform/index.js';
 import { parseFlags, UsageError } from './usage.js';
@@ -14,6 +15,7 @@ const HELP = `usage: pvkit conform [options]
   --abi LIST        only cases for these ABIs, comma-separated (${ABI_NAMES.join(', ')})
   --name TEXT       only cases whose name contains TEXT
   --reporter R      console (default), tap, junit, json
+  --abi-file FILE   add cases for a user ABI (JSON, as pvkit abi validate takes); repeatable via commas
   -o FILE           write the report to FILE (a one-line summary still goes to stdout)
   --list            list the selected case instances and exit
 
@@ -31,7 +33,7 @@ function list<T extends string>(flag: string, v: string | boolean | undefined, k
 
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, {
-    backend: 'string', group: 'string', abi: 'string', name: 'string', reporter: 'string', o: 'string', list: 'boolean', help: 'boolean',
+    backend: 'string', group: 'string', abi: 'string', 'abi-file': 'string', name: 'string', reporter: 'string', o: 'string', list: 'boolean', help: 'boolean',
   });
   if (flags.help) {
     console.log(HELP);
@@ -44,8 +46,26 @@ export async function run(argv: string[]): Promise<number> {
   const reporter = String(flags.reporter ?? 'console');
   if (!(reporter in REPORTERS)) throw new UsageError(`--reporter: expected ${Object.keys(REPORTERS).join(', ')}, got '${reporter}'`);
   if (flags.o === true || flags.o === '') throw new UsageError('-o needs a file name');
-  const cases = select(CASES, {
-    groups: list<Group>('group', flags.group, GROUPS), abis: list<AbiName>('abi', flags.abi, ABI_NAMES),
+  const table: ConformCase[] = [...CASES];
+  if (typeof flags['abi-file'] === 'string') {
+    for (const f of flags['abi-file'].split(',').filter(Boolean)) {
+      let text: string;
+      try {
+        text = readFileSync(f, 'utf8');
+      } catch (e) {
+        throw new UsageError(`--abi-file: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+      try {
+        table.push(...userAbiCases(loadAbiJson(text, f), f));
+      } catch (e) {
+        if (e instanceof AbiError) throw new UsageError(`--abi-file: ${f} is not a valid ABI: ${e.message.split('\n')[0]}`);
+        throw e;
+      }
+    }
+  } else if (flags['abi-file'] !== undefined) throw new UsageError('--abi-file needs a file name');
+  const userNames = table.slice(CASES.length).map((c) => c.abis[0]!);
+  const cases = select(table, {
+    groups: list<Group>('group', flags.group, GROUPS), abis: list<AbiName>('abi', flags.abi, [...ABI_NAMES, ...userNames] as AbiName[]),
     name: typeof flags.name === 'string' ? flags.name : undefined,
   });
   if (!cases.length) throw new UsageError('no case matches the selection (try --list without filters)');

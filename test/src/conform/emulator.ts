@@ -8,6 +8,7 @@ import {
 import { DebugConsole, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiName } from '../run/machine.js';
 import { runMachine } from '../run/session.js';
 import { RAM_BYTES, LAYOUT } from './guest.js';
+import { userAbiHooks } from './user-host.js';
 import type { Backend, CaseEnv, ConformCase, GuestProgram, MachineSpec, Observation } from './types.js';
 
 type Opts = Record<string, unknown>;
@@ -56,6 +57,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
     hypervisor = new Hypervisor(placed.map(({ base }, i) => personality(spec.abis[i]!.name, base, spec.abis[i]!.options ?? {})), { counters });
     hypervisor.attach(vm);
   }
+  if (spec.userAbis?.length) vm.hooks = userAbiHooks(spec.userAbis, vm.hooks);
   return { vm, hypervisor, counters, console, pvtest };
 }
 

@@ -6,4 +6,6 @@ export { runSuite, select, instances, instanceId, summary, type Filter } from '.
 export { emulatorBackend, buildEmulator } from './emulator.js';
 export { kvmBackend, kvmAvailability, isSoftwareKvm } from './kvm.js';
 export { CASES } from './cases/index.js';
+export { userAbiCases } from './cases/user-abi.js';
+export { userAbiHooks, userAbiCpuid } from './user-host.js';
 export * from './report/index.js';

@@ -34,6 +34,7 @@ export function kvmSkipReason(c: ConformCase, env: CaseEnv, spec: MachineSpec): 
   const onlyKvm = spec.abis.length === 1 && spec.abis[0]!.name === 'kvm' && (spec.abis[0]!.base ?? 0x40000000) === 0x40000000 && !spec.abis[0]!.options;
   if (!onlyKvm) return `real KVM offers only its own leaves at 0x40000000, not ${spec.abis.map((a) => a.name + (a.base ? `@0x${a.base.toString(16)}` : '')).join('+') || 'no hypervisor'}`;
   if (!i.hypercallsComplete && (c.needs?.includes('hypercall-exits') || c.groups.some((g) => HYPERCALL_GROUPS.has(g)))) return `${i.reason}`;
+  if (spec.userAbis?.length) return 'real KVM cannot answer a user ABI\'s leaves or hypercalls (the echo host is emulator-only)';
   if (spec.cpl) return 'the kvm backend starts guests at CPL 0 only';
   if (spec.fixHypercallInsn === false) return 'the kvm backend does not disable KVM_X86_QUIRK_FIX_HYPERCALL_INSN';
   if (spec.extraRam?.length) return 'the kvm backend maps guest RAM from 0 only (identity paging of the low 4 GiB)';

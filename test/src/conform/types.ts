@@ -3,6 +3,7 @@
 // Backends run the program; the checker compares; reporters print PASS/FAIL/SKIP with reasons.
 import type { CostKind, ExitKind, GprName, PvtestTraceEntry, TraceEntry, Vendor } from '@pvkit/host';
 import type { Generated, Strategy } from '@pvkit/guest-sdk';
+import type { AbiDefinition } from '@pvkit/shared-abi';
 import type { AbiName } from '../run/machine.js';
 
 export const GROUPS = [
@@ -11,7 +12,7 @@ export const GROUPS = [
 ] as const;
 export type Group = (typeof GROUPS)[number];
 export type Bits = 64 | 32;
-export type Need = 'kvm' | 'nasm' | 'gcc' | 'hypercall-exits';
+export type Need = 'kvm' | 'nasm' | 'gcc' | 'hypercall-exits' | 'user-abi';
 export type { AbiName };
 
 /** One vendor x mode instance of a case. */
@@ -28,6 +29,11 @@ export interface MachineSpec {
   readonly fixHypercallInsn?: boolean;
   /** Privilege level the guest runs at (default 0). */
   readonly cpl?: 0 | 3;
+  /**
+   * User ABIs (JSON files) answered by a data-driven test host: their CPUID leaves from the ABI data, and each of
+   * their hypercalls echoed (the number comes back in the convention's first result register).
+   */
+  readonly userAbis?: readonly { readonly abi: AbiDefinition; readonly base: number }[];
   /** RAM besides 0..RAM_BYTES, e.g. the last page below the non-canonical boundary (hypercall.c test_edge). */
   readonly extraRam?: readonly { readonly gpa: bigint; readonly size: number }[];
   /** Bytes queued in the pvtest device's input FIFO before the run. */
