@@ -141,4 +141,28 @@ describe.skipIf(skip)('KVM backend: 64-bit guest, port I/O', () => {
       kvm.close();
     }
   });
+
+  it('bad options and out-of-order completions fail with the field and the reason', async () => {
+    await expect(kvmWith(new Uint8Array([0xf4]), { memory: [{ gpa: 0x123n, size: 0x1000 }] }))
+      .rejects.toThrow(/KvmVmOptions\.memory: gpa 0x123 must be 4 KiB aligned/);
+    await expect(kvmWith(new Uint8Array([0xf4]), { memory: [{ gpa: 0n, size: 0x1000 }, { gpa: 0n, size: 0x2000 }] }))
+      .rejects.toThrow(/overlaps slot 0/);
+    await expect(kvmWith(new Uint8Array([0xf4]), { systemGpa: 0x1000n })).rejects.toThrow(/KvmVmOptions\.systemGpa: .* overlaps slot 0/);
+    await expect(kvmWith(new Uint8Array([0xf4]), { vcpus: 0 })).rejects.toThrow(/KvmVmOptions\.vcpus: 1\.\.255 expected, got 0/);
+    const kvm = await kvmWith(nasm('in al, 0x60\nhlt', 64, CODE));
+    try {
+      expect(() => kvm.vcpu(0).completeIoIn(1)).toThrow(/not waiting for a IoIn answer \(waiting: nothing\)/);
+      expect(kvm.vcpu(0).run({ timeoutMs: 2000 })).toMatchObject({ kind: 'IoIn', port: 0x60, size: 1 });
+      expect(() => kvm.vcpu(0).completeMmioRead(1n)).toThrow(/not waiting for a MmioRead answer \(waiting: IoIn\)/);
+      expect(() => kvm.vcpu(0).run()).toThrow(/previous IoIn exit was not completed/);
+      kvm.vcpu(0).completeIoIn(0x42);
+      expect(kvm.vcpu(0).run({ timeoutMs: 2000 }).kind).toBe('Hlt');
+      expect(kvm.vcpu(0).getReg('rax')).toBe(0x42n);
+      expect(() => kvm.vcpu(0).getReg('xmm0' as 'rax')).toThrow(/register xmm0: expected a GPR name or index 0\.\.15/);
+      expect(() => kvm.readBytes(0x100000 - 2, 4)).toThrow(/kvmVm\.readBytes: \[0xffffe, \+4\) is not inside one RAM slot/);
+    } finally {
+      kvm.close();
+    }
+    expect(() => kvm.vcpu(0).run()).toThrow(/vcpu 0: closed/);
+  });
 });

@@ -244,6 +244,7 @@ export class KvmVcpu implements VcpuApi {
    * error: the guest would consume stale bytes. A Wrmsr left unanswered is accepted.
    */
   run(opts: KvmRunOptions = {}): Exit {
+    this.checkRunnable();
     const deadline = performance.now() + (opts.timeoutMs ?? 1000);
     this.timer.arm(deadline - performance.now());
     try {
@@ -253,8 +254,16 @@ export class KvmVcpu implements VcpuApi {
     }
   }
 
+  private checkRunnable(): void {
+    if (this.closed) throw new Error(`vcpu ${this.id}: closed`);
+    if (this.pending === 'IoIn' || this.pending === 'MmioRead' || this.pending === 'Rdmsr' || this.pending === 'Hypercall') {
+      throw new Error(`vcpu ${this.id}: run(): the previous ${this.pending} exit was not completed (call complete${this.pending})`);
+    }
+  }
+
   /** Arm the run timer for a loop of runArmed calls (runWithRouter); disarm with disarmTimer. */
   armTimer(deadline: number): void {
+    this.checkRunnable();
     this.timer.arm(Math.max(0.001, deadline - performance.now()));
   }
 
@@ -264,10 +273,7 @@ export class KvmVcpu implements VcpuApi {
 
   /** One exit, with the timer already armed to fire at (and repeatedly after) `deadline`. */
   runArmed(deadline: number): Exit {
-    if (this.closed) throw new Error(`vcpu ${this.id}: closed`);
-    if (this.pending === 'IoIn' || this.pending === 'MmioRead' || this.pending === 'Rdmsr' || this.pending === 'Hypercall') {
-      throw new Error(`vcpu ${this.id}: run(): the previous ${this.pending} exit was not completed (call complete${this.pending})`);
-    }
+    this.checkRunnable();
     if (this.pending === 'Wrmsr') this.completeWrmsr('ok');
     this.flush();
     for (;;) {
