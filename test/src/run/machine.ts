@@ -3,7 +3,7 @@
 import { XEN_HVM_DEBUGCONS_IOPORT } from '@pvkit/shared-abi';
 import {
   CostCounters, HypervPersonality, Hypervisor, IoBusRouter, KvmPersonality, PvioPersonality, PvTestDevice,
-  Vm, VmwarePersonality, XenPersonality, type PioDevice, type Vendor,
+  Vm, VmwarePersonality, XenPersonality, type GuestMemory, type PioDevice, type Vendor,
 } from '@pvkit/host';
 import type { GuestImage } from './loader.js';
 
@@ -86,6 +86,17 @@ export function placeAbis(reqs: readonly AbiRequest[]): { req: AbiRequest; base:
   return reqs.map((r) => out.find((o) => o.req === r)!);
 }
 
+/** Copies the image's segments into RAM [0, memMiB MiB); a segment that does not fit is an error naming it. */
+export function loadSegments(mem: GuestMemory, img: GuestImage, memMiB: number): void {
+  const ram = BigInt(memMiB) * 1024n * 1024n;
+  for (const s of img.segments) {
+    const end = s.gpa + BigInt(s.bytes.length + s.zero);
+    if (end > ram) throw new Error(`segment at 0x${s.gpa.toString(16)}..0x${end.toString(16)} does not fit in ${memMiB} MiB of RAM (use --mem)`);
+    mem.writeBytes(s.gpa, s.bytes);
+    if (s.zero) mem.writeBytes(s.gpa + BigInt(s.bytes.length), new Uint8Array(s.zero));
+  }
+}
+
 export function buildMachine(img: GuestImage, o: MachineOptions): Machine {
   const counters = new CostCounters();
   const router = new IoBusRouter({ counters, mmuMode: o.mmuMode ?? 'ept' });
@@ -100,12 +111,7 @@ export function buildMachine(img: GuestImage, o: MachineOptions): Machine {
   const pvtest = new PvTestDevice('pvtest', vm.memory);
   router.pio.register(PVTEST_PORT, 0x40, pvtest.pio);
   router.mmio.register(PVTEST_MMIO, 0x40n, pvtest.mmio);
-  for (const s of img.segments) {
-    const end = s.gpa + BigInt(s.bytes.length + s.zero);
-    if (end > BigInt(ram)) throw new Error(`segment at 0x${s.gpa.toString(16)}..0x${end.toString(16)} does not fit in ${o.memMiB} MiB of RAM (use --mem)`);
-    vm.memory.writeBytes(s.gpa, s.bytes);
-    if (s.zero) vm.memory.writeBytes(s.gpa + BigInt(s.bytes.length), new Uint8Array(s.zero));
-  }
+  loadSegments(vm.memory, img, o.memMiB);
   for (const v of vm.vcpus) {
     v.rip = img.entry;
     v.setReg('rsp', BigInt(ram - 0x1000 * v.id - 16));

@@ -4,12 +4,12 @@
 // ports on each reflected access and assigns the MMIO window, so every translation is real and visible.
 import { XEN_HVM_DEBUGCONS_IOPORT, type PvioFeatureName } from '@pvkit/shared-abi';
 import {
-  CostCounters, CostModel, IoBusRouter, NestedMachine, PolicyL1, PvTestDevice, describeExit,
-  type NestedExit, type NestedPathCost, type PolicyL1Options, type Vendor,
+  CostCounters, CostModel, IoBusRouter, NestedMachine, PolicyL1, PvTestDevice,
+  type Exit, type NestedExit, type NestedPathCost, type PolicyL1Options, type Vendor,
 } from '@pvkit/host';
 import type { GuestImage } from './loader.js';
-import { DebugConsole, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiRequest } from './machine.js';
-import type { Unclaimed } from './session.js';
+import { DebugConsole, loadSegments, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiRequest } from './machine.js';
+import { completeUnclaimed, type Unclaimed } from './session.js';
 
 /** Where L0 really has the pvtest device (L1 maps L2's PVTEST_PORT / PVTEST_MMIO onto these). */
 export const L0_PVTEST_PORT = 0x1600;
@@ -81,12 +81,7 @@ export function buildNestedMachine(img: GuestImage, o: NestedRunOptions): Nested
   const pvtest = new PvTestDevice('pvtest', mem);
   router.pio.register(L0_PVTEST_PORT, 0x40, pvtest.pio);
   router.mmio.register(L0_PVTEST_MMIO, 0x40n, pvtest.mmio);
-  for (const s of img.segments) {
-    const end = s.gpa + BigInt(s.bytes.length + s.zero);
-    if (end > BigInt(ram)) throw new Error(`segment at 0x${s.gpa.toString(16)}..0x${end.toString(16)} does not fit in ${o.memMiB} MiB of RAM (use --mem)`);
-    mem.writeBytes(s.gpa, s.bytes);
-    if (s.zero) mem.writeBytes(s.gpa + BigInt(s.bytes.length), new Uint8Array(s.zero));
-  }
+  loadSegments(mem, img, o.memMiB);
   nm.vcpu.rip = img.entry;
   nm.vcpu.setReg('rsp', BigInt(ram - 16));
   const placed = nm.l0?.personalities.map((p) => `${p.name}@0x${p.base.toString(16)}`) ?? [];
@@ -115,20 +110,7 @@ export function runNested(r: NestedRig, opts: { budget: number; wallMs: number }
   for (;;) {
     const left = opts.budget - (v.icount - start);
     const e = r.nm.run({ budget: Math.max(1, left), wallMs: Math.max(1, opts.wallMs - (performance.now() - t0)) });
-    if (e.kind === 'IoIn') {
-      unclaimed.push({ kind: e.kind, text: describeExit(e) });
-      v.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
-      continue;
-    }
-    if (e.kind === 'MmioRead') {
-      unclaimed.push({ kind: e.kind, text: describeExit(e) });
-      v.completeMmioRead((1n << BigInt(8 * e.size)) - 1n);
-      continue;
-    }
-    if (e.kind === 'IoOut' || e.kind === 'MmioWrite') {
-      unclaimed.push({ kind: e.kind, text: describeExit(e) });
-      continue;
-    }
+    if (completeUnclaimed(e as Exit, v, unclaimed)) continue;
     final = e;
     break;
   }

@@ -1,6 +1,6 @@
 // Run a machine to a final exit. Accesses nobody claims are completed the way QEMU treats unassigned
 // ports and addresses (reads give all ones, writes are dropped) and listed, so a run never stalls on them.
-import { describeExit, type Exit } from '@pvkit/host';
+import { describeExit, type Exit, type Vcpu } from '@pvkit/host';
 import type { Machine } from './machine.js';
 
 export interface Unclaimed {
@@ -17,6 +17,18 @@ export interface RunOutcome {
   readonly unclaimed: readonly Unclaimed[];
 }
 
+/**
+ * Completes an access nobody claims the way QEMU treats unassigned ports and addresses (reads all ones,
+ * writes dropped) and lists it. False when `e` is not such an access.
+ */
+export function completeUnclaimed(e: Exit, v: Vcpu | undefined, unclaimed: Unclaimed[]): boolean {
+  if (e.kind !== 'IoIn' && e.kind !== 'MmioRead' && e.kind !== 'IoOut' && e.kind !== 'MmioWrite') return false;
+  unclaimed.push({ kind: e.kind, text: describeExit(e) });
+  if (e.kind === 'IoIn') v?.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
+  if (e.kind === 'MmioRead') v?.completeMmioRead((1n << BigInt(8 * e.size)) - 1n);
+  return true;
+}
+
 export function runMachine(m: Machine, opts: { budget: number; wallMs: number }): RunOutcome {
   const unclaimed: Unclaimed[] = [];
   const t0 = performance.now();
@@ -25,21 +37,7 @@ export function runMachine(m: Machine, opts: { budget: number; wallMs: number })
   for (;;) {
     const left = opts.budget - (m.vm.vcpus.reduce((n, v) => n + v.icount, 0) - start);
     const e = m.vm.run({ budget: Math.max(1, left), wallMs: Math.max(1, opts.wallMs - (performance.now() - t0)) });
-    const v = m.vm.vcpus[e.vcpu];
-    if (e.kind === 'IoIn' && v) {
-      unclaimed.push({ kind: e.kind, text: describeExit(e) });
-      v.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
-      continue;
-    }
-    if (e.kind === 'MmioRead' && v) {
-      unclaimed.push({ kind: e.kind, text: describeExit(e) });
-      v.completeMmioRead((1n << BigInt(8 * e.size)) - 1n);
-      continue;
-    }
-    if (e.kind === 'IoOut' || e.kind === 'MmioWrite') {
-      unclaimed.push({ kind: e.kind, text: describeExit(e) });
-      continue;
-    }
+    if (completeUnclaimed(e, m.vm.vcpus[e.vcpu], unclaimed)) continue;
     final = e;
     break;
   }
