@@ -35,4 +35,21 @@ describe.skipIf(kvmMissing !== undefined || !hasNasm)('KVM backend: PIO exit lat
       kvm.close();
     }
   });
+
+  it(`${N} MMIO write exits through run() + the router (store decoded back for Exit.rip)`, async () => {
+    const src = `mov ecx, ${N}\nmov rbx, 0x200000\nl: mov dword [rbx + 8], ecx\ndec ecx\njnz l\nhlt`;
+    const kvm = await kvmWith(nasm(src, 64, CODE));
+    try {
+      const router = new IoBusRouter();
+      let writes = 0;
+      router.mmio.register(0x200000n, 0x1000n, { name: 'sink', read: () => 0n, write: () => { writes++; } });
+      const t0 = performance.now();
+      expect(runWithRouter(kvm.vcpu(0), { router, timeoutMs: 60_000 }).kind).toBe('Hlt');
+      const per = (performance.now() - t0) / N;
+      expect(writes).toBe(N);
+      console.log(`kvm-backend bench (${backend.kind} KVM): MMIO write exit round trip ${(per * 1000).toFixed(2)} us via run()+router`);
+    } finally {
+      kvm.close();
+    }
+  });
 });

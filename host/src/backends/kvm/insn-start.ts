@@ -62,3 +62,23 @@ export function gprIndex(r: Register): number | undefined {
   if (r >= Register.EAX && r <= Register.EAX + 15) return r - Register.EAX;
   return undefined;
 }
+
+/** Legacy prefixes (SDM Vol. 2A 2.1.1) and, in 64-bit mode, REX (40-4F). */
+export function maybePrefix(b: number | undefined, bits: 32 | 64): boolean {
+  if (b === undefined) return false;
+  if (bits === 64 && (b & 0xf0) === 0x40) return true;
+  return [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(b);
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Little-endian unsigned value of `size` (<= 4) bytes at `at`. */
+export function readLe(b: Uint8Array, at: number, size: number): number {
+  let x = 0;
+  for (let i = size - 1; i >= 0; i--) x = x * 256 + b[at + i]!;
+  return x;
+}

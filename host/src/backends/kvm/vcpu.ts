@@ -9,7 +9,7 @@ import {
 import { EINTR, type Libc } from './native.js';
 import type { RunTimer } from './timer.js';
 import type { KvmCpuMode } from './setup.js';
-import { gprIndex, outInsnStart, storeInsnStart } from './insn-start.js';
+import { gprIndex, maybePrefix, outInsnStart, readLe, sameBytes, storeInsnStart } from './insn-start.js';
 
 /** Reads up to `len` guest bytes ending just before `end` (fewer at the start of a slot). */
 export type CodeFetch = (end: bigint, len: number) => Uint8Array;
@@ -50,6 +50,7 @@ export class KvmVcpu implements VcpuApi {
   private syncRegs = false;
   /** The sync area holds the registers of the last exit. */
   private synced = false;
+  private readonly startCache = new Map<bigint, { code: Uint8Array; start: bigint }>();
 
   constructor(
     private readonly libc: Libc,
@@ -70,7 +71,15 @@ export class KvmVcpu implements VcpuApi {
 
   /** KVM reports RIP past a completed OUT/MMIO store; find the instruction's own address (see insn-start.ts). */
   private trapStart(rip: bigint, find: (code: Uint8Array) => bigint | undefined): bigint {
-    return find(this.fetch(rip, 15)) ?? rip;
+    const code = this.fetch(rip, 15);
+    // Same RIP and same bytes = same instruction: skip the backwards decode (a loop's store exits every pass).
+    const hit = this.startCache.get(rip);
+    if (hit !== undefined && sameBytes(hit.code, code)) return hit.start;
+    const start = find(code);
+    if (start === undefined) return rip;
+    if (this.startCache.size >= 4096) this.startCache.clear();
+    this.startCache.set(rip, { code, start });
+    return start;
   }
 
   /**
@@ -365,17 +374,4 @@ export class KvmVcpu implements VcpuApi {
   markClosed(): void {
     this.closed = true;
   }
-}
-
-/** Legacy prefixes (SDM Vol. 2A 2.1.1) and, in 64-bit mode, REX (40-4F). */
-function maybePrefix(b: number | undefined, bits: 32 | 64): boolean {
-  if (b === undefined) return false;
-  if (bits === 64 && (b & 0xf0) === 0x40) return true;
-  return [0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf0, 0xf2, 0xf3].includes(b);
-}
-
-function readLe(b: Uint8Array, at: number, size: number): number {
-  let x = 0;
-  for (let i = size - 1; i >= 0; i--) x = x * 256 + b[at + i]!;
-  return x;
 }
