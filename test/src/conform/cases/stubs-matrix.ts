@@ -134,6 +134,23 @@ const hypercalls: ConformCase[] = [
       exitTrace: { of: ['MmioRead', 'MmioWrite', 'IoIn', 'IoOut'], kinds: [] },
     }),
   }),
+  stubCase({
+    name: 'pvio doorbell hypercalls: register the pvtest DOORBELL store, ring it, unregister; stale id -ENOENT', groups: ['hypercall', 'doorbell'],
+    abi: pvioAbi, strategy: 'dispatch', source: 'pvio spec §4.3 (id in the data register; ring performs the registered write), §8 (ENOENT)',
+    machine: { abis: [{ name: 'pvio' }] },
+    calls: () => [
+      { sym: 'pvkit_pvio_hc_doorbell_register', args: [encodePvioDesc({ space: 'mmio', address: PVTEST_MMIO + BigInt(PvtestReg.DOORBELL), size: 4, write: true }), 0n, LAYOUT.out] },
+      { sym: 'pvkit_pvio_hc_doorbell_ring', args: [1n, 7n, LAYOUT.out + 0x40n] },
+      { sym: 'pvkit_pvio_hc_doorbell_unregister', args: [1n, 0n, LAYOUT.out + 0x80n] },
+      { sym: 'pvkit_pvio_hc_doorbell_ring', args: [1n, 7n, LAYOUT.out + 0xc0n] },
+    ],
+    expect: () => ({
+      results: [BigInt(PVIO_STATUS.OK), BigInt(PVIO_STATUS.OK), BigInt(PVIO_STATUS.OK), -BigInt(PVIO_STATUS.ENOENT)],
+      memory: [{ gpa: LAYOUT.out + 8n, bytes: u64le(1n), what: 'doorbell id (out[1], the data register)' }],
+      device: { trace: [{ op: 'notify' }] },
+      exitTrace: { of: ['MmioRead', 'MmioWrite'], kinds: [] },
+    }),
+  }),
 ];
 
 const hcpage: ConformCase[] = [

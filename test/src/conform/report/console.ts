@@ -12,7 +12,12 @@ export function consoleReport(results: readonly CaseResult[]): string {
   const ids = [...new Set(results.map((r) => r.id))];
   const cell = new Map(results.map((r) => [`${r.id}\0${r.backend}`, r]));
   const w = Math.min(100, Math.max(4, ...ids.map((i) => i.length)));
-  const cut = (s: string) => (s.length > w ? `${s.slice(0, w - 1)}…` : s);
+  // Shorten long names in the middle so the instance suffix ("[64-bit amd]") stays visible.
+  const cut = (s: string) => {
+    if (s.length <= w) return s;
+    const tail = / \[[^\]]*\]$/.exec(s)?.[0] ?? '';
+    return `${s.slice(0, w - tail.length - 1)}…${tail}`;
+  };
   const lines = [`${'case'.padEnd(w)}  ${backends.map((b) => b.padEnd(9)).join(' ')}`, `${'-'.repeat(w)}  ${backends.map(() => '-'.repeat(9)).join(' ')}`];
   for (const id of ids) lines.push(`${cut(id).padEnd(w)}  ${backends.map((b) => (cell.get(`${id}\0${b}`)?.status ?? '-').padEnd(9)).join(' ')}`);
   const notes = results.filter((r) => r.status !== 'PASS');
