@@ -3,11 +3,10 @@
 import { XEN_HVM_DEBUGCONS_IOPORT } from '@pvkit/shared-abi';
 import {
   CostCounters, GPR_NAMES, HypervPersonality, Hypervisor, IoBusRouter, KvmPersonality, PvioPersonality, PvTestDevice,
-  Vm, VmwarePersonality, XenPersonality, type GprName,
+  Vm, VmwarePersonality, XenPersonality, type Exit, type GprName, type TraceEntry,
 } from '@pvkit/host';
 import { DebugConsole, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiName } from '../run/machine.js';
-import { runMachine } from '../run/session.js';
-import { RAM_BYTES, LAYOUT } from './guest.js';
+import { MIGRATE_PORT, RAM_BYTES, LAYOUT } from './guest.js';
 import { userAbiHooks } from './user-host.js';
 import type { Backend, CaseEnv, ConformCase, GuestProgram, MachineSpec, Observation } from './types.js';
 
@@ -29,6 +28,8 @@ export interface EmulatorMachine {
   readonly counters: CostCounters;
   readonly console: DebugConsole;
   readonly pvtest: PvTestDevice;
+  /** The Vm the devices' DMA reaches (replaced on migration). */
+  readonly current: { vm: Vm };
 }
 
 /** Build the machine for one case instance and load the program. */
@@ -43,7 +44,8 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
   });
   vm.memory.addRam(0, RAM_BYTES);
   for (const r of spec.extraRam ?? []) vm.memory.addRam(r.gpa, r.size);
-  const pvtest = new PvTestDevice('pvtest', vm.memory);
+  const current = { vm }; // migration swaps the Vm (and its memory): DMA goes to whichever is current
+  const pvtest = new PvTestDevice('pvtest', { readBytes: (a, n) => current.vm.memory.readBytes(a, n), writeBytes: (a, d) => current.vm.memory.writeBytes(a, d) });
   router.pio.register(PVTEST_PORT, 0x40, pvtest.pio);
   router.mmio.register(PVTEST_MMIO, 0x40n, pvtest.mmio);
   if (spec.pvtestInput) pvtest.pushInput(spec.pvtestInput);
@@ -58,7 +60,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
     hypervisor.attach(vm);
   }
   if (spec.userAbis?.length) vm.hooks = userAbiHooks(spec.userAbis, vm.hooks);
-  return { vm, hypervisor, counters, console, pvtest };
+  return { vm, hypervisor, counters, console, pvtest, current };
 }
 
 export function observe(m: EmulatorMachine, final: Observation['final']): Observation {
@@ -76,18 +78,39 @@ export function observe(m: EmulatorMachine, final: Observation['final']): Observ
   };
 }
 
+/** Run to a final exit; unclaimed port/MMIO accesses complete as QEMU's unassigned ones (cf. run/session.ts). */
+function runToEnd(m: EmulatorMachine, spec: MachineSpec, budget: number): { m: EmulatorMachine; final: Exit; trace: TraceEntry[]; patches: number } {
+  const trace: TraceEntry[] = [];
+  let left = budget;
+  for (;;) {
+    const before = m.vm.vcpus.reduce((n, v) => n + v.icount, 0);
+    const e = m.vm.run({ budget: Math.max(1, left), wallMs: 10_000 });
+    left -= m.vm.vcpus.reduce((n, v) => n + v.icount, 0) - before;
+    const v = m.vm.vcpus[e.vcpu]!;
+    if (e.kind === 'IoOut' && e.port === MIGRATE_PORT && spec.migrate) {
+      const old = m.vm;
+      const to = old.vcpus[0]!.vendor === 'intel' ? 'amd' : 'intel';
+      const hv = m.hypervisor;
+      const vm = Vm.restore(old.snapshot(), { vendor: to, router: old.router, trace: true, onVendorChange: (nvm, _f, t) => { hv?.attach(nvm); hv?.onVendorChange(t); } });
+      trace.push(...old.trace); // the snapshot carries the patch records, not the trace
+      m.current.vm = vm;
+      m = { ...m, vm };
+      continue;
+    }
+    if (e.kind === 'IoIn') v.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
+    else if (e.kind === 'MmioRead') v.completeMmioRead((1n << BigInt(8 * e.size)) - 1n);
+    else if (e.kind !== 'IoOut' && e.kind !== 'MmioWrite') return { m, final: e, trace: [...trace, ...m.vm.trace], patches: m.vm.patches.length };
+  }
+}
+
 export const emulatorBackend: Backend = {
   name: 'emulator',
   available: () => ({ ok: true }),
   skipReason: () => undefined,
   run(c: ConformCase, env: CaseEnv, spec: MachineSpec, prog: GuestProgram): Observation {
-    const m = buildEmulator(env, spec, prog);
-    const out = runMachine(
-      { vm: m.vm, router: m.vm.router as IoBusRouter, counters: m.counters, hypervisor: m.hypervisor, console: m.console, pvtest: m.pvtest },
-      { budget: c.budget ?? 2_000_000, wallMs: 10_000 },
-    );
-    const f = out.final;
-    return observe(m, { kind: f.kind, vector: f.kind === 'Exception' ? f.vector : undefined, rip: f.rip, text: describe(f) });
+    const r = runToEnd(buildEmulator(env, spec, prog), spec, c.budget ?? 2_000_000);
+    const o = observe(r.m, { kind: r.final.kind, vector: r.final.kind === 'Exception' ? r.final.vector : undefined, rip: r.final.rip, text: describe(r.final) });
+    return { ...o, trace: r.trace, patches: r.patches };
   },
 };
 

@@ -20,6 +20,10 @@ export const LAYOUT = {
   stack: 0x80000n,
 } as const;
 export const RAM_BYTES = 4 * 1024 * 1024;
+/** A write to this port asks the backend to migrate the VM to the other vendor (MachineSpec.migrate). */
+export const MIGRATE_PORT = 0x6f0;
+/** The pseudo-call that emits that write in a stub program's driver. */
+export const MIGRATE = '@migrate';
 
 /** An argument: a number, or the address of a symbol in the stub image. */
 export type Arg = bigint | { readonly sym: string };
@@ -58,6 +62,10 @@ function driver(g: Generated, calls: readonly Call[], bits: Bits): Uint8Array {
   const a = new Asm({ bits, origin: LAYOUT.driver });
   const value = (x: Arg): bigint => (typeof x === 'bigint' ? x : symbolAddress(g.image, x.sym));
   calls.forEach((c, i) => {
+    if (c.sym === MIGRATE) {
+      a.mov(reg('dx'), MIGRATE_PORT).insn('out', reg('dx'), reg('al'));
+      return;
+    }
     const wide = params(g, c.sym);
     const args = (c.args ?? []).map(value);
     if (wide.length !== args.length) throw new Error(`conform guest: ${c.sym} takes ${wide.length} arguments, got ${args.length}`);
@@ -92,7 +100,7 @@ export function stubProgram(opts: Omit<GenerateOptions, 'origin'>, calls: readon
     segments: [{ gpa: LAYOUT.image, bytes: toBinary(g.image) }, { gpa: LAYOUT.driver, bytes: driver(g, calls, opts.bits) }],
     entry: LAYOUT.driver,
     stubs: g,
-    results: { gpa: LAYOUT.results, widths: calls.map((c) => retBits(g, c.sym, opts.bits)), names: calls.map((c) => c.sym) },
+    results: { gpa: LAYOUT.results, widths: calls.map((c) => (c.sym === MIGRATE ? 0 : retBits(g, c.sym, opts.bits))), names: calls.map((c) => c.sym) },
   };
 }
 

@@ -34,6 +34,11 @@ export interface MachineSpec {
    * their hypercalls echoed (the number comes back in the convention's first result register).
    */
   readonly userAbis?: readonly { readonly abi: AbiDefinition; readonly base: number }[];
+  /**
+   * Live migration to the other vendor when the guest writes port MIGRATE_PORT (a `{ sym: '@migrate' }` call):
+   * snapshot, restore as the other vendor, the same personalities re-attached (they rewrite hypercall pages).
+   */
+  readonly migrate?: boolean;
   /** RAM besides 0..RAM_BYTES, e.g. the last page below the non-canonical boundary (hypercall.c test_edge). */
   readonly extraRam?: readonly { readonly gpa: bigint; readonly size: number }[];
   /** Bytes queued in the pvtest device's input FIFO before the run. */
