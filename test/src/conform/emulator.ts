@@ -40,7 +40,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
   router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
   const vm = new Vm({
     mode: env.bits === 64 ? 'long64' : 'prot32', vendor: env.vendor, router, trace: true,
-    vcpus: [{ cpl: spec.cpl ?? 0 }], fixHypercallInsn: spec.fixHypercallInsn ?? true,
+    vcpus: [{ cpl: spec.cpl ?? 0 }, ...(spec.secondary ?? []).map(() => ({ cpl: spec.cpl ?? 0 }))], fixHypercallInsn: spec.fixHypercallInsn ?? true,
   });
   vm.memory.addRam(0, RAM_BYTES);
   for (const r of spec.extraRam ?? []) vm.memory.addRam(r.gpa, r.size);
@@ -53,6 +53,11 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
   const v = vm.vcpus[0]!;
   v.rip = prog.entry;
   v.setReg('rsp', LAYOUT.stack);
+  (spec.secondary ?? []).forEach((s, i) => {
+    const w = vm.vcpus[i + 1]!;
+    w.rip = s.entry;
+    w.setReg('rsp', LAYOUT.stack - 0x1000n * BigInt(i + 1)); // a page of stack each below vCPU 0's
+  });
   let hypervisor: Hypervisor | undefined;
   if (spec.abis.length) {
     const placed = placeAbis(spec.abis.map((a) => ({ name: a.name, base: a.base })));
@@ -97,6 +102,8 @@ function runToEnd(m: EmulatorMachine, spec: MachineSpec, budget: number): { m: E
       m = { ...m, vm };
       continue;
     }
+    // One vCPU halting is not the end while another still runs (SMP cases); all halted is.
+    if (e.kind === 'Hlt' && m.vm.vcpus.some((x) => !x.halted)) continue;
     if (e.kind === 'IoIn') v.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
     else if (e.kind === 'MmioRead') v.completeMmioRead((1n << BigInt(8 * e.size)) - 1n);
     else if (e.kind !== 'IoOut' && e.kind !== 'MmioWrite') return { m, final: e, trace: [...trace, ...m.vm.trace], patches: m.vm.patches.length };

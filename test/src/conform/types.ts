@@ -39,6 +39,8 @@ export interface MachineSpec {
    * snapshot, restore as the other vendor, the same personalities re-attached (they rewrite hypercall pages).
    */
   readonly migrate?: boolean;
+  /** Secondary vCPUs (ids 1, 2, ...: the APIC id is the vCPU id) and where each starts; vCPU 0 runs the program. */
+  readonly secondary?: readonly { readonly entry: bigint }[];
   /** RAM besides 0..RAM_BYTES, e.g. the last page below the non-canonical boundary (hypercall.c test_edge). */
   readonly extraRam?: readonly { readonly gpa: bigint; readonly size: number }[];
   /** Bytes queued in the pvtest device's input FIFO before the run. */
