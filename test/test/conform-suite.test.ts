@@ -106,3 +106,20 @@ describe("a user's own ABI (JSON) through the data-driven echo host", () => {
     expect(r!.problems[0]).toMatch(/^final exit: want Hlt, got Hypercall at 0x/);
   });
 });
+
+describe('smp and migration cases depend on what they claim', () => {
+  it('without the second vCPU nobody writes the marker: the wait loop runs out of budget (FAIL)', async () => {
+    const smp = CASES.find((c) => c.groups.includes('smp'))!;
+    const c: ConformCase = { ...smp, vendors: ['intel'], bits: [64], budget: 200_000, machine: (e) => ({ ...smp.machine(e), secondary: [] }) };
+    const [r] = await runSuite([c], [emulatorBackend]);
+    expect(r!.status).toBe('FAIL');
+    expect(r!.problems[0]).toMatch(/^final exit: want Hlt, got BudgetExhausted/);
+  });
+  it('without the migration the Xen page keeps the source vendor instruction (FAIL on slot 17)', async () => {
+    const mig = CASES.find((c) => c.groups.includes('migration') && c.abis[0] === 'xen')!;
+    const c: ConformCase = { ...mig, vendors: ['amd'], bits: [64], machine: (e) => ({ ...mig.machine(e), migrate: false }) };
+    const [r] = await runSuite([c], [emulatorBackend]);
+    expect(r!.status).toBe('FAIL');
+    expect(r!.problems).toEqual(['memory 0x40220 (slot 17 after migration): want [b8 11 00 00 00 0f 01 c1 c3], got [b8 11 00 00 00 0f 01 d9 c3]']);
+  });
+});
