@@ -9,6 +9,7 @@ import { Vcpu } from './cpu/vcpu.js';
 import type { Cpl, CpuEnv, CpuMode, HypervisorHooks, Vendor } from './cpu/types.js';
 import { restoreSnapshot, takeSnapshot, type RestoreOptions } from './vm/snapshot-io.js';
 import type { VmSnapshot } from './vm/snapshot.js';
+import type { CostCounters } from './cost/counters.js';
 
 export interface VcpuConfig {
   mode?: CpuMode;
@@ -30,6 +31,8 @@ export interface VmOptions {
   quantum?: number;
   /** Record every exit, handled or not, in `vm.trace`. */
   trace?: boolean;
+  /** Where the VM counts what it does itself (each #UD patch of a foreign hypercall instruction: `udPatch`). */
+  counters?: CostCounters;
 }
 
 export interface RunOptions {
@@ -87,6 +90,7 @@ export class Vm {
       hooks: opts.hooks,
       fixHypercallInsn: opts.fixHypercallInsn ?? true,
       notePatch(gpa: number) {
+        opts.counters?.add('udPatch');
         const key = BigInt(gpa);
         vm.patchCounts.set(key, (vm.patchCounts.get(key) ?? 0) + 1);
         const cur = vm.vcpus.find((v) => v.curIp === gpa) ?? vm.vcpus[0]!;

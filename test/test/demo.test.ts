@@ -14,8 +14,8 @@ describe('demo', () => {
   it('patching: the first call patches vmcall to vmmcall, the second does not', () => {
     const text = patchingDemo().join('\n');
     expect(text).toMatch(/: 0f 01 c1 \(vmcall\)/);
-    expect(text).toMatch(/call 1: returned 0, 1 patch\(es\), 1 hypercall exit\(s\); site now 0f 01 d9/);
-    expect(text).toMatch(/call 2: returned 0, 0 patch\(es\), 1 hypercall exit\(s\)/);
+    expect(text).toMatch(/call 1: returned 0, 1 patch\(es\), 2 exit\(s\) \(1 #UD, 1 hypercall\); site now 0f 01 d9/);
+    expect(text).toMatch(/call 2: returned 0, 0 patch\(es\), 1 exit\(s\) \(0 #UD, 1 hypercall\)/);
   });
   it('transports: every transport gives the device the same trace and output', () => {
     const lines = transportsDemo();

@@ -50,7 +50,7 @@ export function takeSnapshot(vm: Vm, next: number, left: number, extra?: unknown
   };
 }
 
-export interface RestoreOptions extends Pick<VmOptions, 'router' | 'hooks' | 'trace'> {
+export interface RestoreOptions extends Pick<VmOptions, 'router' | 'hooks' | 'trace' | 'counters'> {
   /** Run every vCPU as this vendor (migration to the other vendor). */
   vendor?: Vendor;
   /**
@@ -85,7 +85,7 @@ export function restoreSnapshot(
   const vm = new VmClass({
     memory, vcpus: 0 as unknown as number, fixHypercallInsn: snap.fixHypercallInsn, quantum: snap.quantum,
     ...(opts.router ? { router: opts.router } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}),
-    ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
+    ...(opts.trace !== undefined ? { trace: opts.trace } : {}), ...(opts.counters ? { counters: opts.counters } : {}),
   });
   let from: Vendor | undefined;
   snap.vcpus.forEach((s, i) => {

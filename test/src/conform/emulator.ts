@@ -5,22 +5,11 @@ import {
   CostCounters, GPR_NAMES, HypervPersonality, Hypervisor, IoBusRouter, KvmPersonality, PvioPersonality, PvTestDevice,
   Vm, VmwarePersonality, XenPersonality, type Exit, type GprName, type TraceEntry,
 } from '@pvkit/host';
-import { DebugConsole, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiName } from '../run/machine.js';
+import { DebugConsole, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis } from '../run/machine.js';
+import { buildNestedMachine, runNested } from '../run/nested.js';
 import { MIGRATE_PORT, RAM_BYTES, LAYOUT } from './guest.js';
 import { userAbiHooks } from './user-host.js';
 import type { Backend, CaseEnv, ConformCase, GuestProgram, MachineSpec, Observation } from './types.js';
-
-type Opts = Record<string, unknown>;
-
-function personality(name: AbiName, base: number, o: Opts) {
-  switch (name) {
-    case 'kvm': return new KvmPersonality({ ...o, base });
-    case 'xen': return new XenPersonality({ ...o, base });
-    case 'hyperv': return new HypervPersonality(o);
-    case 'vmware': return new VmwarePersonality(o);
-    case 'pvio': return new PvioPersonality({ ...o, base });
-  }
-}
 
 export interface EmulatorMachine {
   readonly vm: Vm;
@@ -40,7 +29,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
   router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
   const vm = new Vm({
     mode: env.bits === 64 ? 'long64' : 'prot32', vendor: env.vendor, router, trace: true,
-    vcpus: [{ cpl: spec.cpl ?? 0 }, ...(spec.secondary ?? []).map(() => ({ cpl: spec.cpl ?? 0 }))], fixHypercallInsn: spec.fixHypercallInsn ?? true,
+    vcpus: [{ cpl: spec.cpl ?? 0 }, ...(spec.secondary ?? []).map(() => ({ cpl: spec.cpl ?? 0 }))], fixHypercallInsn: spec.fixHypercallInsn ?? true, counters,
   });
   vm.memory.addRam(0, RAM_BYTES);
   for (const r of spec.extraRam ?? []) vm.memory.addRam(r.gpa, r.size);
@@ -61,7 +50,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
   let hypervisor: Hypervisor | undefined;
   if (spec.abis.length) {
     const placed = placeAbis(spec.abis.map((a) => ({ name: a.name, base: a.base })));
-    hypervisor = new Hypervisor(placed.map(({ base }, i) => personality(spec.abis[i]!.name, base, spec.abis[i]!.options ?? {})), { counters });
+    hypervisor = new Hypervisor(placed.map(({ base }, i) => makePersonality({ name: spec.abis[i]!.name }, base, spec.abis[i]!.options ?? {})), { counters });
     hypervisor.attach(vm);
   }
   if (spec.userAbis?.length) vm.hooks = userAbiHooks(spec.userAbis, vm.hooks);
@@ -96,7 +85,7 @@ function runToEnd(m: EmulatorMachine, spec: MachineSpec, budget: number): { m: E
       const old = m.vm;
       const to = old.vcpus[0]!.vendor === 'intel' ? 'amd' : 'intel';
       const hv = m.hypervisor;
-      const vm = Vm.restore(old.snapshot(), { vendor: to, router: old.router, trace: true, onVendorChange: (nvm, _f, t) => { hv?.attach(nvm); hv?.onVendorChange(t); } });
+      const vm = Vm.restore(old.snapshot(), { vendor: to, router: old.router, trace: true, counters: m.counters, onVendorChange: (nvm, _f, t) => { hv?.attach(nvm); hv?.onVendorChange(t); } });
       trace.push(...old.trace); // the snapshot carries the patch records, not the trace
       m.current.vm = vm;
       m = { ...m, vm };
@@ -115,11 +104,39 @@ export const emulatorBackend: Backend = {
   available: () => ({ ok: true }),
   skipReason: () => undefined,
   run(c: ConformCase, env: CaseEnv, spec: MachineSpec, prog: GuestProgram): Observation {
+    if (spec.nested) return runNestedCase(c, env, spec, prog);
     const r = runToEnd(buildEmulator(env, spec, prog), spec, c.budget ?? 2_000_000);
     const o = observe(r.m, { kind: r.final.kind, vector: r.final.kind === 'Exception' ? r.final.vector : undefined, rip: r.final.rip, text: describe(r.final) });
     return { ...o, trace: r.trace, patches: r.patches };
   },
 };
+
+/** The same program as L2 under PolicyL1 (test/src/run/nested.ts): L2 sees the devices at the usual addresses. */
+function runNestedCase(c: ConformCase, env: CaseEnv, spec: MachineSpec, prog: GuestProgram): Observation {
+  const rig = buildNestedMachine(
+    { format: 'flat', bits: env.bits, entry: prog.entry, segments: prog.segments.map((s) => ({ ...s, zero: 0 })) },
+    {
+      abis: spec.abis.map((a) => ({ name: a.name, ...(a.base !== undefined ? { base: a.base } : {}) })), vendor: env.vendor, bits: env.bits,
+      memMiB: RAM_BYTES / (1024 * 1024), fixHypercallInsn: spec.fixHypercallInsn ?? true,
+      ...(spec.nested?.pvio ? { pvio: spec.nested.pvio } : {}), ...(spec.nested?.hidePvio ? { hidePvio: [...spec.nested.hidePvio] } : {}),
+    },
+  );
+  if (spec.pvtestInput) rig.pvtest.pushInput(spec.pvtestInput);
+  const v = rig.nm.vcpu;
+  v.setReg('rsp', LAYOUT.stack);
+  const out = runNested(rig, { budget: c.budget ?? 2_000_000, wallMs: 10_000 });
+  const f = out.final;
+  return {
+    final: { kind: f.kind === 'Livelock' ? 'Shutdown' : f.kind, vector: f.kind === 'Exception' ? f.vector : undefined, rip: f.rip, text: f.kind === 'Livelock' ? f.message : describe(f) },
+    registers: Object.fromEntries(GPR_NAMES.map((n) => [n, v.getReg(n)])) as Record<GprName, bigint>,
+    readMemory: (gpa, n) => rig.nm.vm.memory.readBytes(gpa, n),
+    trace: rig.nm.vm.trace,
+    patches: rig.nm.patches.length,
+    counters: rig.counters.snapshot(),
+    console: rig.console.text(),
+    device: { output: rig.pvtest.outputText(), trace: rig.pvtest.trace.slice() },
+  };
+}
 
 function describe(f: Parameters<typeof import('@pvkit/host').describeExit>[0]): string {
   return f.kind === 'Exception' ? `Exception vector ${f.vector} at 0x${f.rip.toString(16)}: ${f.message}` : `${f.kind} at 0x${f.rip.toString(16)}`;

@@ -36,6 +36,7 @@ export function kvmSkipReason(c: ConformCase, env: CaseEnv, spec: MachineSpec): 
   if (!i.hypercallsComplete && (c.needs?.includes('hypercall-exits') || c.groups.some((g) => HYPERCALL_GROUPS.has(g)))) return `${i.reason}`;
   if (spec.userAbis?.length) return 'real KVM cannot answer a user ABI\'s leaves or hypercalls (the echo host is emulator-only)';
   if (spec.migrate) return 'the kvm backend does not migrate between vendors';
+  if (spec.nested) return 'nested runs on the emulator only (the L1 hypervisor is TypeScript)';
   if (spec.secondary?.length) return 'the kvm backend runs one vCPU';
   if (spec.cpl) return 'the kvm backend starts guests at CPL 0 only';
   if (spec.fixHypercallInsn === false) return 'the kvm backend does not disable KVM_X86_QUIRK_FIX_HYPERCALL_INSN';

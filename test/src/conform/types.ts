@@ -43,6 +43,14 @@ export interface MachineSpec {
   readonly secondary?: readonly { readonly entry: bigint }[];
   /** RAM besides 0..RAM_BYTES, e.g. the last page below the non-canonical boundary (hypercall.c test_edge). */
   readonly extraRam?: readonly { readonly gpa: bigint; readonly size: number }[];
+  /**
+   * Run the guest as L2 under a TypeScript L1 (host/src/nested PolicyL1) on the emulator as L0, with L0 offering
+   * `abis`; L1 translates, refuses or hides the pvio hypercalls. Emulator only.
+   */
+  readonly nested?: {
+    readonly pvio?: 'translate' | 'passthrough' | 'refuse';
+    readonly hidePvio?: readonly ('MMIO_HCALL' | 'PIO_HCALL')[];
+  };
   /** Bytes queued in the pvtest device's input FIFO before the run. */
   readonly pvtestInput?: readonly number[];
 }

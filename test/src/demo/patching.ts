@@ -14,9 +14,10 @@ export function patchingDemo(): string[] {
   const lines = ['Lazy #UD patching (KVM_X86_QUIRK_FIX_HYPERCALL_INSN) of a VMCALL site on an AMD vCPU'];
   lines.push(`  site ${hex(gpa)} in ${sym}: ${bytes()} (vmcall)`);
   for (const n of [1, 2]) {
-    const before = { p: s.m.vm.patches.length, h: hcalls() };
+    const before = { p: s.m.vm.patches.length, h: hcalls(), ud: s.m.counters.get('udPatch') };
     const r = s.call('kvm', sym);
-    lines.push(`  call ${n}: returned ${r.ret}, ${s.m.vm.patches.length - before.p} patch(es), ${hcalls() - before.h} hypercall exit(s); site now ${bytes()}`);
+    const ud = s.m.counters.get('udPatch') - before.ud, h = hcalls() - before.h;
+    lines.push(`  call ${n}: returned ${r.ret}, ${s.m.vm.patches.length - before.p} patch(es), ${ud + h} exit(s) (${ud} #UD, ${h} hypercall); site now ${bytes()}`);
   }
   lines.push(`  patch counter for the site: ${s.m.vm.patchCounts.get(gpa)} (each site is patched once)`);
   return lines;

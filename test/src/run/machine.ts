@@ -56,13 +56,13 @@ export interface Machine {
 }
 
 /** A personality for an ABI request at a CPUID base (shared by plain and nested machines). */
-export function makePersonality(r: AbiRequest, base: number) {
+export function makePersonality(r: AbiRequest, base: number, options: Record<string, unknown> = {}) {
   switch (r.name) {
-    case 'kvm': return new KvmPersonality({ base });
-    case 'xen': return new XenPersonality({ base });
-    case 'hyperv': return new HypervPersonality();
-    case 'vmware': return new VmwarePersonality();
-    case 'pvio': return new PvioPersonality({ base });
+    case 'kvm': return new KvmPersonality({ ...options, base });
+    case 'xen': return new XenPersonality({ ...options, base });
+    case 'hyperv': return new HypervPersonality(options);
+    case 'vmware': return new VmwarePersonality(options);
+    case 'pvio': return new PvioPersonality({ ...options, base });
   }
 }
 
@@ -104,7 +104,7 @@ export function buildMachine(img: GuestImage, o: MachineOptions): Machine {
   router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
   const vm = new Vm({
     mode: o.bits === 64 ? 'long64' : 'prot32', vendor: o.vendor, router, vcpus: o.vcpus ?? 1,
-    trace: o.trace ?? false, fixHypercallInsn: o.fixHypercallInsn ?? true,
+    trace: o.trace ?? false, fixHypercallInsn: o.fixHypercallInsn ?? true, counters,
   });
   const ram = o.memMiB * 1024 * 1024;
   vm.memory.addRam(0, ram);

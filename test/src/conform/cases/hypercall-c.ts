@@ -45,9 +45,8 @@ const patched: ConformCase = {
       { gpa: SITE[e.vendor === 'intel' ? 'vmcall' : 'vmmcall'], bytes: nativeInsn(e.vendor), what: 'native site (untouched)' },
     ],
     patches: 1,
-    // Two completed hypercalls. (The engine's #UD patch is not added to CostCounters 'udPatch' outside the
-    // nested machine: reported to the lead rather than asserted here.)
-    counters: { hypercall: 2 },
+    // Two completed hypercalls, and the one #UD patch priced as such (ABI-FACTS §1.3: first call = 2 exits).
+    counters: { hypercall: 2, udPatch: 1 },
   }),
 };
 

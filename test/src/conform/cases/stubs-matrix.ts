@@ -205,7 +205,7 @@ const hcpage: ConformCase[] = [
 ];
 
 /** The same register sequence through pvkit_reg_* / pvkit_port_*: pvtest must see the same trace either way. */
-const FALLBACK_CALLS = (bits: 64 | 32) => {
+export const FALLBACK_CALLS = (bits: 64 | 32) => {
   const m = (off: number) => PVTEST_MMIO + BigInt(off);
   const p = (off: number) => BigInt(PVTEST_PORT + off);
   return [
@@ -219,7 +219,7 @@ const FALLBACK_CALLS = (bits: 64 | 32) => {
     ...(bits === 64 ? [{ sym: 'pvkit_reg_write32', args: [m(PvtestReg.DATA_OUT), 0x48474645n] }] : [{ sym: 'pvkit_port_write32', args: [p(PvtestReg.DATA_OUT), 0x48474645n] }]),
   ];
 };
-const FALLBACK_TRACE: PvtestTraceEntry[] = [
+export const FALLBACK_TRACE: PvtestTraceEntry[] = [
   { op: 'read', offset: PvtestReg.ID, size: 4, value: BigInt(PVTEST_ID_VALUE) },
   { op: 'write', offset: PvtestReg.DATA_OUT, size: 1, value: 0x41n },
   { op: 'write', offset: PvtestReg.DATA_OUT, size: 2, value: 0x4342n },
