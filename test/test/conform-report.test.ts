@@ -1,11 +1,13 @@
-// Reporters checked by real consumers where they exist here: TAP by Perl's TAP::Parser (Test::Harness, the
-// reference implementation), JUnit XML by Python's expat (well-formedness) plus a strict structure check,
-// xmllint when installed. A missing tool skips with the reason printed. Plus structure checks by hand.
+// Reporters checked by real consumers: TAP by node-tap's tap-parser (npm) and Perl's TAP::Parser (Test::Harness,
+// the reference implementation); JUnit XML by fast-xml-parser (npm), Python's expat and xmllint (.ci/run installs
+// libxml2-utils). A missing system tool skips with the reason printed. Plus structure checks by hand.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Parser as TapParser, type FinalResults } from 'tap-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { CASES, consoleReport, emulatorBackend, jsonReport, junitReport, kvmBackend, progressLine, runSuite, tapReport, type CaseResult } from '../src/conform/index.js';
 
 const has = (cmd: string) => {
@@ -76,6 +78,38 @@ describe('TAP version 13', () => {
     expect(o.yaml[0].message).toBe(nasty.replace('\u0001', '\ufffd'));
     expect(o.yaml[0].problems).toEqual(fail.problems.map((p) => p.replace('\u0001', '\ufffd')));
     expect(o.yaml[0].groups).toEqual([...fail.groups]);
+  });
+});
+
+describe('TAP read by tap-parser (the node-tap parser from npm)', () => {
+  it('plan, counts, failures and skips as the suite reported them', async () => {
+    const final = await new Promise<FinalResults>((done) => {
+      const p = new TapParser(done);
+      p.end(tapReport(results));
+    });
+    expect(final.ok).toBe(false);
+    expect([final.plan.start, final.plan.end]).toEqual([1, results.length]);
+    expect(final.count).toBe(results.length);
+    expect(final.fail).toBe(1);
+    expect(final.skip).toBe(results.filter((r) => r.status === 'SKIP').length);
+    expect(final.pass).toBe(results.length - 1);
+    expect(final.failures.map((f) => f.id)).toEqual([results.findIndex((r) => r.status === 'FAIL') + 1]);
+  });
+});
+
+describe('JUnit XML read by fast-xml-parser (npm)', () => {
+  it('validates as XML and has the testsuites / testsuite / testcase structure JUnit consumers read', () => {
+    const xml = junitReport(results);
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => name === 'testsuite' || name === 'testcase' }).parse(xml);
+    const suites = doc.testsuites.testsuite as { name: string; tests: string; failures: string; skipped: string; testcase: { name: string; failure?: unknown; skipped?: unknown }[] }[];
+    expect(Number(doc.testsuites.tests)).toBe(results.length);
+    for (const s of suites) {
+      expect(Number(s.tests)).toBe(s.testcase.length);
+      expect(Number(s.failures)).toBe(s.testcase.filter((c) => c.failure !== undefined).length);
+      expect(Number(s.skipped)).toBe(s.testcase.filter((c) => c.skipped !== undefined).length);
+    }
+    expect(suites.flatMap((s) => s.testcase.map((c) => c.name))).toContain(fail.id);
   });
 });
 
