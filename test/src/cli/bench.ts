@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   {
   }
   console.log(table(results));
-  console.log('\nKVM rows (the /dev/kvm backend) are not measured yet: the backend is not built (issue 7).');
+  console.log('\nKVM rows (the same operations on /dev/kvm through host/src/backends/kvm) are not in this table yet.');
 
   const out = resolve(typeof flags.o === 'string' ? flags.o : 'bench-results/latest.json');
   mkdirSync(dirname(out), { recursive: true });
