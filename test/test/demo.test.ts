@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { detectionDemo } from '../src/demo/detection.js';
 import { patchingDemo } from '../src/demo/patching.js';
 import { questionsDemo } from '../src/demo/questions.js';
+import { kvmDemo } from '../src/demo/kvm.js';
 import { transportsDemo } from '../src/demo/transports.js';
 
 describe('demo', () => {
@@ -28,5 +29,10 @@ describe('demo', () => {
     const text = questionsDemo().join('\n');
     expect(text).toContain('costs 12 M cycles/s = 0.40 % of a CPU');
     expect(text).toMatch(/EPT fast-path doorbell saves 2786 cycles per notification/);
+  });
+  it('kvm: with /dev/kvm, the runnable cases are compared with no differences; without it, a reason', async () => {
+    const text = (await kvmDemo()).join('\n');
+    if (/skipped: /.test(text)) console.warn(`demo kvm section skipped here: ${text}`);
+    else expect(text).toMatch(/[1-9]\d* case instances ran on the emulator and on KVM and were compared: no differences/);
   });
 });

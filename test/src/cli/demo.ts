@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   const { DEMO_SECTIONS } = await import('../demo/index.js');
   for (const section of DEMO_SECTIONS) {
     const t0 = performance.now();
-    const lines = section.run();
+    const lines = await section.run();
     process.stdout.write(`\n${lines.join('\n')}\n  (${section.title}: ${Math.round(performance.now() - t0)} ms)\n`);
   }
   return 0;

@@ -1,12 +1,13 @@
 // `npm start`: the end-to-end demo on the embedded default (no KVM needed).
 import { detectionDemo } from './detection.js';
+import { kvmDemo } from './kvm.js';
 import { patchingDemo } from './patching.js';
 import { questionsDemo } from './questions.js';
 import { transportsDemo } from './transports.js';
 
 export interface DemoSection {
   readonly title: string;
-  run(): string[];
+  run(): string[] | Promise<string[]>;
 }
 
 export const DEMO_SECTIONS: readonly DemoSection[] = [
@@ -14,4 +15,5 @@ export const DEMO_SECTIONS: readonly DemoSection[] = [
   { title: 'patching', run: patchingDemo },
   { title: 'transports', run: transportsDemo },
   { title: 'questions', run: questionsDemo },
+  { title: 'kvm', run: kvmDemo },
 ];
