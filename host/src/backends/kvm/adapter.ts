@@ -37,7 +37,7 @@ function handle(vcpu: KvmVcpu, e: Exit, router: IoRouter | undefined, hooks: Kvm
     case 'IoOut': {
       if (router === undefined) return false;
       if (!router.pioWrite(e.port, e.size, e.value)) return false;
-      // String OUT (OUTS with REP): KVM hands over every element at once.
+      // String OUT (OUTS with REP): KVM may hand over several elements in one exit (kvm_pvm here gives one per exit).
       for (const v of vcpu.lastIoValues) router.pioWrite(e.port, e.size, v);
       return true;
     }

@@ -38,6 +38,11 @@ export class KvmVcpu implements VcpuApi {
   readonly cpl: Cpl = 0;
   /** Extra elements of a string PIO exit (count > 1): values after the first, in order, for OUTS. */
   lastIoValues: number[] = [];
+  /**
+   * A string IN (INS) exit: KVM wants `count` elements in kvm_run's data area before it re-enters. They are
+   * delivered one IoIn exit per element, like the emulator's, and KVM_RUN resumes once all are answered.
+   */
+  private ins: { port: number; size: 1 | 2 | 4; count: number; next: number; rip: bigint } | undefined;
   /** KVM_EXIT_* of the last run, for diagnostics. */
   lastExitReason = -1;
   private readonly regs = new Uint8Array(KVM_REGS_SIZE);
@@ -190,9 +195,11 @@ export class KvmVcpu implements VcpuApi {
     this.expect('IoIn');
     const v = this.runView;
     const size = v.getUint8(RUN_OFF.ioSize);
-    const at = Number(v.getBigUint64(RUN_OFF.ioDataOffset, true));
+    const ins = this.ins;
+    const at = Number(v.getBigUint64(RUN_OFF.ioDataOffset, true)) + (ins ? ins.next * size : 0);
     for (let i = 0; i < size; i++) v.setUint8(at + i, (value >>> (8 * i)) & 0xff);
     this.pending = undefined;
+    if (ins && ++ins.next >= ins.count) this.ins = undefined;
   }
 
   /** Answer a MmioRead exit (kvm_run.mmio.data, little-endian, `len` bytes). */
@@ -284,6 +291,11 @@ export class KvmVcpu implements VcpuApi {
   runArmed(deadline: number): Exit {
     this.checkRunnable();
     if (this.pending === 'Wrmsr') this.completeWrmsr('ok');
+    if (this.ins) {
+      // More elements of the same INS exit are wanted before KVM may run again.
+      this.pending = 'IoIn';
+      return { kind: 'IoIn', vcpu: this.id, rip: this.ins.rip, port: this.ins.port, size: this.ins.size };
+    }
     this.flush();
     for (;;) {
       if (performance.now() >= deadline) return this.timeoutExit();
@@ -320,7 +332,7 @@ export class KvmVcpu implements VcpuApi {
           const rip = this.outStart(base.rip, port, size);
           return { kind: 'IoOut', ...base, rip, port, size, value: vals[0] ?? 0 };
         }
-        if (count !== 1) throw new Error(`vcpu ${this.id}: string IN (INS) with count ${count} at rip 0x${base.rip.toString(16)} is not supported`);
+        if (count > 1) this.ins = { port, size, count, next: 0, rip: base.rip };
         this.pending = 'IoIn';
         return { kind: 'IoIn', ...base, port, size };
       }
