@@ -30,7 +30,7 @@ describe('pvkit conform', () => {
   });
   it('--backend both -o FILE --reporter junit: the file has both backends, kvm SKIPs pvio cases with a reason, a summary on stdout', () => {
     const f = join(dir, 'r.xml');
-    const r = pvkit('--backend', 'both', '--group', 'fallback', '--name', 'pvio fallback', '--reporter', 'junit', '-o', f);
+    const r = pvkit('--backend', 'both', '--group', 'fallback', '--name', 'pvio fallback with', '--reporter', 'junit', '-o', f);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^pvkit conform: \d+ results on emulator\+kvm: \d+ passed, 0 failed, \d+ skipped/);
     const x = readFileSync(f, 'utf8');
