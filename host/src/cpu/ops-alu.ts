@@ -2,10 +2,23 @@
 // Shifts live in ops-shift.ts, multiply/divide and bit operations in ops-muldiv.ts.
 import type { Exec } from './cache.js';
 import type { Opr } from './operands.js';
-import { CF, STATUS, ZF, add, sub, logicFlags } from './alu.js';
+import { CF, STATUS, ZF, add, sub, logicFlags, type AluOut } from './alu.js';
 
 /** Group-1 operation numbers (ModRM.reg of 80-83; also opcode bits 5:3 of 00-3F). */
 export const ALU_ADD = 0, ALU_OR = 1, ALU_ADC = 2, ALU_SBB = 3, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7;
+
+/** One group-1 operation on (a:ah, b:bh): the low result, with the high half and the flags in `o`. */
+function aluOp(kind: number, o: AluOut, size: number, a: number, ah: number, b: number, bh: number, cf: number): number {
+  switch (kind) {
+    case ALU_ADD: return add(o, size, a, ah, b, bh, 0);
+    case ALU_ADC: return add(o, size, a, ah, b, bh, cf);
+    case ALU_SBB: return sub(o, size, a, ah, b, bh, cf);
+    case ALU_SUB: case ALU_CMP: return sub(o, size, a, ah, b, bh, 0);
+    case ALU_OR: o.hi = (ah | bh) >>> 0; logicFlags(o, size, (a | b) >>> 0, o.hi); return (a | b) >>> 0;
+    case ALU_AND: o.hi = (ah & bh) >>> 0; logicFlags(o, size, (a & b) >>> 0, o.hi); return (a & b) >>> 0;
+    default: o.hi = (ah ^ bh) >>> 0; logicFlags(o, size, (a ^ b) >>> 0, o.hi); return (a ^ b) >>> 0;
+  }
+}
 
 export function aluBin(kind: number, size: number, dst: Opr, src: Opr): Exec {
   const store = kind !== ALU_CMP;
@@ -15,16 +28,7 @@ export function aluBin(kind: number, size: number, dst: Opr, src: Opr): Exec {
     const a = dst.rd(c);
     const ah = c.vh;
     const o = c.o;
-    let r: number;
-    switch (kind) {
-      case ALU_ADD: r = add(o, size, a, ah, b, bh, 0); break;
-      case ALU_ADC: r = add(o, size, a, ah, b, bh, c.fl & CF); break;
-      case ALU_SBB: r = sub(o, size, a, ah, b, bh, c.fl & CF); break;
-      case ALU_SUB: case ALU_CMP: r = sub(o, size, a, ah, b, bh, 0); break;
-      case ALU_OR: r = (a | b) >>> 0; o.hi = (ah | bh) >>> 0; logicFlags(o, size, r, o.hi); break;
-      case ALU_AND: r = (a & b) >>> 0; o.hi = (ah & bh) >>> 0; logicFlags(o, size, r, o.hi); break;
-      default: r = (a ^ b) >>> 0; o.hi = (ah ^ bh) >>> 0; logicFlags(o, size, r, o.hi); break;
-    }
+    const r = aluOp(kind, o, size, a, ah, b, bh, c.fl & CF);
     if (store) dst.wr(c, r, o.hi);
     c.setFlags(o.f);
   };
@@ -121,16 +125,7 @@ export function aluBinReg(kind: number, size: number, dst: number, src: number, 
     const a = m === -1 ? lo[dst]! : lo[dst]! & m;
     const ah = hi[dst]!;
     const o = c.o;
-    let r: number;
-    switch (kind) {
-      case ALU_ADD: r = add(o, size, a, ah, b, bh, 0); break;
-      case ALU_ADC: r = add(o, size, a, ah, b, bh, c.fl & CF); break;
-      case ALU_SBB: r = sub(o, size, a, ah, b, bh, c.fl & CF); break;
-      case ALU_SUB: case ALU_CMP: r = sub(o, size, a, ah, b, bh, 0); break;
-      case ALU_OR: r = (a | b) >>> 0; o.hi = (ah | bh) >>> 0; logicFlags(o, size, r, o.hi); break;
-      case ALU_AND: r = (a & b) >>> 0; o.hi = (ah & bh) >>> 0; logicFlags(o, size, r, o.hi); break;
-      default: r = (a ^ b) >>> 0; o.hi = (ah ^ bh) >>> 0; logicFlags(o, size, r, o.hi); break;
-    }
+    const r = aluOp(kind, o, size, a, ah, b, bh, c.fl & CF);
     if (store) {
       if (size === 8) { lo[dst] = r; hi[dst] = o.hi; }
       else if (size === 4) { lo[dst] = r; hi[dst] = 0; }
