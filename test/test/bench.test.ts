@@ -6,8 +6,8 @@ import { measure, median, table } from '../src/bench/measure.js';
 
 describe('bench cases', () => {
   for (const c of engineCases(0.01)) {
-    it(`${c.id} runs to completion`, () => {
-      const r = measure(c, 1);
+    it(`${c.id} runs to completion`, async () => {
+      const r = await measure(c, 1);
       expect(r.ops).toBeGreaterThan(0);
       expect(r.nsPerOp).toBeGreaterThan(0);
       expect(Number.isFinite(r.opsPerSec)).toBe(true);
@@ -18,5 +18,12 @@ describe('bench cases', () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     const t = table([{ id: 'x', label: 'op x', unit: 'exit', ops: 1, reps: 1, nsPerOp: 100, opsPerSec: 1e7, samples: [100], targetNsPerOp: 50 }]);
     expect(t).toMatch(/op x\s+exit\s+10\.00 M\/s\s+100\.0 ns\s+<= 50\.0 ns\s+misses \(2\.0x\)/);
+    const k = table([
+      { id: 'emu.x', label: 'op x', unit: 'exit', ops: 1, reps: 1, nsPerOp: 100, opsPerSec: 1e7, samples: [100] },
+      { id: 'kvm.x', label: 'op x on kvm', unit: 'exit', ops: 1, reps: 1, nsPerOp: 5000, opsPerSec: 2e5, samples: [5000], sameAs: 'emu.x' },
+      { id: 'kvm.y', label: 'op y on kvm', unit: 'exit', ops: 0, reps: 0, nsPerOp: NaN, opsPerSec: NaN, samples: [], skipped: 'no /dev/kvm' },
+    ]);
+    expect(k).toMatch(/op x on kvm\s+exit\s+200\.0 k\/s\s+5\.00 µs\s+emu 50\.0x faster/);
+    expect(k).toMatch(/op y on kvm\s+exit\s+SKIP\s+no \/dev\/kvm/);
   });
 });

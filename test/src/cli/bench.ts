@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   const results: BenchResult[] = [];
   for (const c of cases) {
     if (process.stderr.isTTY) process.stderr.write(`bench: ${c.label} ...\x1b[K\r`);
-    results.push(measure(c, reps));
+    results.push(await measure(c, reps));
   }
   if (process.stderr.isTTY) process.stderr.write('\x1b[K');
   {
