@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { bigAbi, cWorkloadCase, generationCase, hcpageCase, memoryFigure } from '../src/bench/extra.js';
+import { bigAbi, cWorkloadCase, generationCase, hcpageCase, memoryFigure, memoryFigureIsolated } from '../src/bench/extra.js';
 import { chartSvg } from '../src/bench/chart.js';
 import { measure, type BenchResult } from '../src/bench/measure.js';
 
@@ -31,6 +31,9 @@ describe('bench rows', () => {
     expect(m.guestMiB).toBe(8);
     expect(m.ratio).toBeGreaterThan(0);
     expect(m.ratio).toBeLessThan(2);
+    const iso = memoryFigureIsolated(16);
+    expect(iso.guestMiB).toBe(16);
+    expect(iso.ratio).toBeGreaterThan(0.5); // every page was written, so most of the guest is resident
   });
   it('chart: well-formed SVG, one bar per measured row, skipped rows left out', () => {
     const rows: BenchResult[] = [

@@ -129,6 +129,13 @@ export interface MemoryFigure {
   readonly ratio: number;
 }
 
+/** memoryFigure in a fresh Node process (memory-main.ts), so earlier allocations do not hide or inflate it. */
+export function memoryFigureIsolated(guestMiB = 64): MemoryFigure {
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', import.meta.resolve('tsx'), join(HERE, 'memory-main.ts'), String(guestMiB)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`memory figure: child process failed: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as MemoryFigure;
+}
+
 /** Resident memory of a 64 MiB guest with every page written and a loop run over it (target: under 2x). */
 export function memoryFigure(guestMiB = 64): MemoryFigure {
   globalThis.gc?.();
