@@ -1,11 +1,8 @@
 // The `emulator` backend: the host package's Vm with the real personalities (no test hooks), composed at the
 // case's CPUID bases, plus the same devices `pvkit run` has (debug console 0xe9, pvtest at 0x600 / 0xfe000000).
-import { XEN_HVM_DEBUGCONS_IOPORT } from '@pvkit/shared-abi';
-import {
-  CostCounters, GPR_NAMES, HypervPersonality, Hypervisor, IoBusRouter, KvmPersonality, PvioPersonality, PvTestDevice,
-  Vm, VmwarePersonality, XenPersonality, type Exit, type GprName, type TraceEntry,
-} from '@pvkit/host';
-import { DebugConsole, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis } from '../run/machine.js';
+import { CostCounters, GPR_NAMES, Hypervisor, IoBusRouter, Vm, type Exit, type GprName, type PvTestDevice, type TraceEntry } from '@pvkit/host';
+import { attachStandardDevices, DebugConsole, makePersonality, placeAbis } from '../run/machine.js';
+import { completeUnclaimed } from '../run/session.js';
 import { buildNestedMachine, runNested } from '../run/nested.js';
 import { MIGRATE_PORT, RAM_BYTES, LAYOUT } from './guest.js';
 import { userAbiHooks } from './user-host.js';
@@ -25,8 +22,6 @@ export interface EmulatorMachine {
 export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgram): EmulatorMachine {
   const counters = new CostCounters();
   const router = new IoBusRouter({ counters, mmuMode: 'ept' });
-  const console = new DebugConsole();
-  router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
   const vm = new Vm({
     mode: env.bits === 64 ? 'long64' : 'prot32', vendor: env.vendor, router, trace: true,
     vcpus: [{ cpl: spec.cpl ?? 0 }, ...(spec.secondary ?? []).map(() => ({ cpl: spec.cpl ?? 0 }))], fixHypercallInsn: spec.fixHypercallInsn ?? true, counters,
@@ -34,9 +29,7 @@ export function buildEmulator(env: CaseEnv, spec: MachineSpec, prog: GuestProgra
   vm.memory.addRam(0, RAM_BYTES);
   for (const r of spec.extraRam ?? []) vm.memory.addRam(r.gpa, r.size);
   const current = { vm }; // migration swaps the Vm (and its memory): DMA goes to whichever is current
-  const pvtest = new PvTestDevice('pvtest', { readBytes: (a, n) => current.vm.memory.readBytes(a, n), writeBytes: (a, d) => current.vm.memory.writeBytes(a, d) });
-  router.pio.register(PVTEST_PORT, 0x40, pvtest.pio);
-  router.mmio.register(PVTEST_MMIO, 0x40n, pvtest.mmio);
+  const { console, pvtest } = attachStandardDevices(router, { readBytes: (a, n) => current.vm.memory.readBytes(a, n), writeBytes: (a, d) => current.vm.memory.writeBytes(a, d) });
   if (spec.pvtestInput) pvtest.pushInput(spec.pvtestInput);
   for (const s of prog.segments) vm.memory.writeBytes(s.gpa, s.bytes);
   const v = vm.vcpus[0]!;
@@ -93,9 +86,7 @@ function runToEnd(m: EmulatorMachine, spec: MachineSpec, budget: number): { m: E
     }
     // One vCPU halting is not the end while another still runs (SMP cases); all halted is.
     if (e.kind === 'Hlt' && m.vm.vcpus.some((x) => !x.halted)) continue;
-    if (e.kind === 'IoIn') v.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
-    else if (e.kind === 'MmioRead') v.completeMmioRead((1n << BigInt(8 * e.size)) - 1n);
-    else if (e.kind !== 'IoOut' && e.kind !== 'MmioWrite') return { m, final: e, trace: [...trace, ...m.vm.trace], patches: m.vm.patches.length };
+    if (!completeUnclaimed(e, v, [])) return { m, final: e, trace: [...trace, ...m.vm.trace], patches: m.vm.patches.length };
   }
 }
 

@@ -2,12 +2,12 @@
 // router and devices as the emulator (debug console 0xe9, pvtest at 0x600 / 0xfe000000). Real KVM answers
 // CPUID and hypercalls itself, so only cases whose machine is "KVM at 0x40000000" run here; the rest SKIP
 // with the reason. On kvm_pvm (software KVM) VMCALL/VMMCALL never complete: hypercall cases SKIP too.
-import { XEN_HVM_DEBUGCONS_IOPORT } from '@pvkit/shared-abi';
 import {
-  CostCounters, GPR_NAMES, IoBusRouter, PvTestDevice, createKvmVm, describeExit, detectKvmBackend, runWithRouter,
+  CostCounters, GPR_NAMES, IoBusRouter, createKvmVm, describeExit, detectKvmBackend, runWithRouter,
   type Exit, type GprName, type KvmBackendInfo, type TraceEntry,
 } from '@pvkit/host';
-import { DebugConsole, PVTEST_MMIO, PVTEST_PORT } from '../run/machine.js';
+import { attachStandardDevices } from '../run/machine.js';
+import { completeUnclaimed } from '../run/session.js';
 import { LAYOUT, RAM_BYTES } from './guest.js';
 import { SkipCase, type Availability, type Backend, type CaseEnv, type ConformCase, type GuestProgram, type MachineSpec, type Observation } from './types.js';
 
@@ -54,11 +54,7 @@ export const kvmBackend: Backend = {
     try {
       const counters = new CostCounters();
       const router = new IoBusRouter({ counters, mmuMode: 'ept' });
-      const console = new DebugConsole();
-      router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
-      const pvtest = new PvTestDevice('pvtest', { readBytes: (a, n) => vm.readBytes(a, n), writeBytes: (a, d) => vm.writeBytes(a, d) });
-      router.pio.register(PVTEST_PORT, 0x40, pvtest.pio);
-      router.mmio.register(PVTEST_MMIO, 0x40n, pvtest.mmio);
+      const { console, pvtest } = attachStandardDevices(router, { readBytes: (a, n) => vm.readBytes(a, n), writeBytes: (a, d) => vm.writeBytes(a, d) });
       if (spec.pvtestInput) pvtest.pushInput(spec.pvtestInput);
       for (const s of prog.segments) vm.writeBytes(s.gpa, s.bytes);
       const v = vm.vcpu(0);
@@ -68,12 +64,8 @@ export const kvmBackend: Backend = {
       const rec = (e: Exit, handled: boolean) => trace.push({ kind: e.kind, vcpu: e.vcpu, rip: e.rip, handled, exit: e, text: describeExit(e) });
       // Unclaimed reads complete as all ones and writes are dropped, as the emulator's runMachine does.
       let f: Exit;
-      for (;;) {
-        f = runWithRouter(v, { router, timeoutMs: 2000, trace: rec });
-        if (f.kind === 'IoIn') v.completeIoIn(f.size === 4 ? 0xffffffff : f.size === 2 ? 0xffff : 0xff);
-        else if (f.kind === 'MmioRead') v.completeMmioRead((1n << BigInt(8 * f.size)) - 1n);
-        else if (f.kind !== 'IoOut' && f.kind !== 'MmioWrite') break;
-      }
+      do f = runWithRouter(v, { router, timeoutMs: 2000, trace: rec });
+      while (completeUnclaimed(f, v, []));
       const registers = Object.fromEntries(GPR_NAMES.map((n) => [n, v.getReg(n)])) as Record<GprName, bigint>;
       const final = { kind: f.kind, vector: f.kind === 'Exception' ? f.vector : undefined, rip: f.rip, text: describeExit(f) };
       // The VM's memory goes away with close(): keep a copy of guest RAM for the checker.

@@ -3,7 +3,7 @@
 import { XEN_HVM_DEBUGCONS_IOPORT } from '@pvkit/shared-abi';
 import {
   CostCounters, HypervPersonality, Hypervisor, IoBusRouter, KvmPersonality, PvioPersonality, PvTestDevice,
-  Vm, VmwarePersonality, XenPersonality, type GuestMemory, type PioDevice, type Vendor,
+  Vm, VmwarePersonality, XenPersonality, type DmaMemory, type GuestMemory, type PioDevice, type Vendor,
 } from '@pvkit/host';
 import type { GuestImage } from './loader.js';
 
@@ -45,6 +45,22 @@ export class DebugConsole implements PioDevice {
 /** Where the pvkit test device sits: ports 0x600..0x63f and MMIO 0xfe000000..0xfe00003f. */
 export const PVTEST_PORT = 0x600;
 export const PVTEST_MMIO = 0xfe00_0000n;
+
+/** The devices every pvkit machine has: the debug console at 0xe9 and the pvtest device (ports and MMIO window). */
+export interface StandardDevices {
+  readonly console: DebugConsole;
+  readonly pvtest: PvTestDevice;
+}
+
+/** Registers the standard devices on `router`; `at` moves pvtest (a nested L0 keeps it elsewhere). */
+export function attachStandardDevices(router: IoBusRouter, dma: DmaMemory, at: { port: number; mmio: bigint } = { port: PVTEST_PORT, mmio: PVTEST_MMIO }): StandardDevices {
+  const console = new DebugConsole();
+  router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
+  const pvtest = new PvTestDevice('pvtest', dma);
+  router.pio.register(at.port, 0x40, pvtest.pio);
+  router.mmio.register(at.mmio, 0x40n, pvtest.mmio);
+  return { console, pvtest };
+}
 
 export interface Machine {
   readonly vm: Vm;
@@ -100,17 +116,13 @@ export function loadSegments(mem: GuestMemory, img: GuestImage, memMiB: number):
 export function buildMachine(img: GuestImage, o: MachineOptions): Machine {
   const counters = new CostCounters();
   const router = new IoBusRouter({ counters, mmuMode: o.mmuMode ?? 'ept' });
-  const console = new DebugConsole();
-  router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
   const vm = new Vm({
     mode: o.bits === 64 ? 'long64' : 'prot32', vendor: o.vendor, router, vcpus: o.vcpus ?? 1,
     trace: o.trace ?? false, fixHypercallInsn: o.fixHypercallInsn ?? true, counters,
   });
   const ram = o.memMiB * 1024 * 1024;
   vm.memory.addRam(0, ram);
-  const pvtest = new PvTestDevice('pvtest', vm.memory);
-  router.pio.register(PVTEST_PORT, 0x40, pvtest.pio);
-  router.mmio.register(PVTEST_MMIO, 0x40n, pvtest.mmio);
+  const { console, pvtest } = attachStandardDevices(router, vm.memory);
   loadSegments(vm.memory, img, o.memMiB);
   for (const v of vm.vcpus) {
     v.rip = img.entry;

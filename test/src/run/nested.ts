@@ -8,7 +8,7 @@ import {
   type Exit, type NestedExit, type NestedPathCost, type PolicyL1Options, type Vendor,
 } from '@pvkit/host';
 import type { GuestImage } from './loader.js';
-import { DebugConsole, loadSegments, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiRequest } from './machine.js';
+import { attachStandardDevices, DebugConsole, loadSegments, makePersonality, PVTEST_MMIO, PVTEST_PORT, placeAbis, type AbiRequest } from './machine.js';
 import { completeUnclaimed, type Unclaimed } from './session.js';
 
 /** Where L0 really has the pvtest device (L1 maps L2's PVTEST_PORT / PVTEST_MMIO onto these). */
@@ -51,8 +51,6 @@ export interface NestedRig {
 export function buildNestedMachine(img: GuestImage, o: NestedRunOptions): NestedRig {
   const counters = new CostCounters();
   const router = new IoBusRouter({ counters });
-  const console = new DebugConsole();
-  router.pio.register(XEN_HVM_DEBUGCONS_IOPORT, 1, console);
   const personalities = placeAbis(o.abis).map(({ req, base }) => makePersonality(req, base));
   const l1 = new PolicyL1({
     name: 'pvkit-l1',
@@ -78,9 +76,7 @@ export function buildNestedMachine(img: GuestImage, o: NestedRunOptions): Nested
   const ram = o.memMiB * 1024 * 1024;
   mem.addRam(0, ram);
   mem.addMmio(PVTEST_MMIO, 0x1000, 'pvtest (assigned by L1)');
-  const pvtest = new PvTestDevice('pvtest', mem);
-  router.pio.register(L0_PVTEST_PORT, 0x40, pvtest.pio);
-  router.mmio.register(L0_PVTEST_MMIO, 0x40n, pvtest.mmio);
+  const { console, pvtest } = attachStandardDevices(router, mem, { port: L0_PVTEST_PORT, mmio: L0_PVTEST_MMIO });
   loadSegments(mem, img, o.memMiB);
   nm.vcpu.rip = img.entry;
   nm.vcpu.setReg('rsp', BigInt(ram - 16));

@@ -21,7 +21,7 @@ export interface RunOutcome {
  * Completes an access nobody claims the way QEMU treats unassigned ports and addresses (reads all ones,
  * writes dropped) and lists it. False when `e` is not such an access.
  */
-export function completeUnclaimed(e: Exit, v: Vcpu | undefined, unclaimed: Unclaimed[]): boolean {
+export function completeUnclaimed(e: Exit, v: Pick<Vcpu, 'completeIoIn' | 'completeMmioRead'> | undefined, unclaimed: Unclaimed[]): boolean {
   if (e.kind !== 'IoIn' && e.kind !== 'MmioRead' && e.kind !== 'IoOut' && e.kind !== 'MmioWrite') return false;
   unclaimed.push({ kind: e.kind, text: describeExit(e) });
   if (e.kind === 'IoIn') v?.completeIoIn(e.size === 4 ? 0xffffffff : e.size === 2 ? 0xffff : 0xff);
