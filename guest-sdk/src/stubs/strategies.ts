@@ -8,7 +8,7 @@
 
 import { AbiError, type AbiDefinition, type CallingConvention } from '@pvkit/shared-abi';
 import type { Asm } from '../x86/asm.js';
-import { addr, byte, mem, type Mem } from '../x86/operands.js';
+import { addr, byte, mem } from '../x86/operands.js';
 import type { Reg } from '../x86/registers.js';
 import { reg, regOf } from './cabi.js';
 import { VENDOR, local } from './detect.js';

@@ -1,6 +1,6 @@
 // toNasm / toGas: assembler source that nasm and GNU as turn back into the image's exact bytes.
 import type { Image } from '../../image.js';
-import { asmSource, type AsmSource } from './source.js';
+import { asmSource } from './source.js';
 
 export type { AsmSource, Fallback, Syntax } from './source.js';
 export { asmSource };

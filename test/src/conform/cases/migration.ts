@@ -36,7 +36,7 @@ export const MIGRATION_CASES: ConformCase[] = [
     calls: () => [{ sym: 'pvkit_kvm_hc_vapic_poll_irq' }, { sym: MIGRATE }, { sym: 'pvkit_kvm_hc_vapic_poll_irq' }, { sym: 'pvkit_kvm_hc_mmu_op' }],
     // The image's sites are VMCALL. Intel->AMD: both sites #UD on AMD (2 patches). AMD->Intel: the first site is
     // patched to VMMCALL on AMD, then back to VMCALL on Intel; the second is native on Intel (2 patches).
-    expect: (e) => ({
+    expect: () => ({
       results: [0n, 0n, 0n, -BigInt(KVM_ERRNO.ENOSYS)], patches: 2,
       exitTrace: { of: ['Hypercall'], kinds: ['Hypercall', 'Hypercall', 'Hypercall'] },
       counters: { hypercall: 3 },
