@@ -9,7 +9,7 @@ import { VmwarePersonality } from '../src/hypervisor/vmware.js';
 import { XenPersonality } from '../src/hypervisor/xen.js';
 import { IoBusRouter } from '../src/bus/router.js';
 import { CostCounters } from '../src/cost/counters.js';
-import { VENDORS, guest, hasNasm, reg, runTo } from './hv-util.js';
+import { ENABLE_HV, VENDORS, guest, hasNasm, reg, runTo } from './hv-util.js';
 
 if (!hasNasm) console.warn('nasm missing: composition guest tests skipped');
 
@@ -39,15 +39,6 @@ n_${tag}:
 d_${tag}:`;
 const KVM_SCAN = scan(0x4b4d564b, 0x564b4d56, 0x4d, 0, 'kvm');
 const XEN_SCAN = scan(0x566e6558, 0x65584d4d, 0x4d4d566e, 2, 'xen');
-const ENABLE_HV = `
-  mov ecx, 0x40000000
-  mov eax, 0x00060000
-  mov edx, 0x81000000
-  wrmsr
-  mov ecx, 0x40000001
-  mov eax, 0x20001
-  xor edx, edx
-  wrmsr`;
 
 describe.skipIf(!hasNasm)('composition', () => {
   for (const vendor of VENDORS) {

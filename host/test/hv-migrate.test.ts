@@ -7,7 +7,7 @@ import { KvmPersonality } from '../src/hypervisor/kvm.js';
 import { PvioPersonality } from '../src/hypervisor/pvio.js';
 import { XenPersonality } from '../src/hypervisor/xen.js';
 import { Vm } from '../src/vm.js';
-import { VENDORS, guest, hasNasm, reg, runTo } from './hv-util.js';
+import { ENABLE_HV, VENDORS, guest, hasNasm, reg, runTo } from './hv-util.js';
 
 if (!hasNasm) console.warn('nasm missing: migration tests skipped');
 
@@ -26,14 +26,7 @@ describe.skipIf(!hasNasm)('migration to the other vendor', () => {
     const to = from === 'intel' ? 'amd' : 'intel';
     it(`${from} -> ${to}: Hyper-V overlay and pvio page rewritten; no #UD patching after the move`, () => {
       const src = `
-        mov ecx, 0x40000000
-        mov eax, 0x00060000
-        mov edx, 0x81000000
-        wrmsr
-        mov ecx, 0x40000001
-        mov eax, 0x20001
-        xor edx, edx
-        wrmsr
+        ${ENABLE_HV}
         mov ecx, 0x50564900
         mov eax, 0x21001
         wrmsr
@@ -82,14 +75,7 @@ describe.skipIf(!hasNasm)('migration to the other vendor', () => {
 
   it('state() survives JSON: fresh personalities on the restored VM keep MSRs, the overlay and the doorbell table', () => {
     const src = `
-      mov ecx, 0x40000000
-      mov eax, 0x00060000
-      mov edx, 0x81000000
-      wrmsr
-      mov ecx, 0x40000001
-      mov eax, 0x20001
-      xor edx, edx
-      wrmsr
+        ${ENABLE_HV}
       mov ecx, 0x4b564d01
       mov eax, 0x30001
       wrmsr

@@ -7,6 +7,17 @@ import type { Vendor } from '../src/cpu/types.js';
 export { CODE, hasNasm, nasm };
 export const VENDORS: readonly Vendor[] = ['intel', 'amd'];
 
+/** Enable Hyper-V hypercalls: GUEST_OS_ID (open source, Linux) first, then HYPERCALL = page 0x20000 | enable (TLFS 4.2). */
+export const ENABLE_HV = `
+  mov ecx, 0x40000000
+  mov eax, 0x00060000
+  mov edx, 0x81000000
+  wrmsr
+  mov ecx, 0x40000001
+  mov eax, 0x20001
+  xor edx, edx
+  wrmsr`;
+
 /** The vendor's native hypercall mnemonic (VMCALL Intel, VMMCALL AMD; ABI-FACTS §1.2). */
 export const native = (v: Vendor): string => (v === 'intel' ? 'vmcall' : 'vmmcall');
 
