@@ -1,17 +1,15 @@
 // A virtual CPU: the public (bigint) API, completions of waiting exits, instruction fetch + decode cache, and
 // the run loop that turns every fault into a typed exit. State and memory access live in state.ts.
 import type { Exit } from '../exits.js';
-import type { CachedInsn } from './cache.js';
 import { decode, hexBytes } from './decode.js';
-import { compile } from './compile.js';
-import { Fault, NeedCompletion, gp } from './fault.js';
+import { runVcpu } from './run-loop.js';
+import { Fault, NeedCompletion } from './fault.js';
 import { formatInsn } from './format.js';
-import { CANON_LOW_END, CpuState } from './state.js';
+import { CpuState } from './state.js';
 import { GPR_NAMES, type Cpl, type CpuidResult, type CpuMode, type GprName, type VcpuApi, type Vendor } from './types.js';
 
 export type { Completion, VcpuOptions } from './state.js';
 
-const TWO32 = 4294967296;
 
 export class Vcpu extends CpuState implements VcpuApi {
   // ---- public API (bigint) ----
@@ -133,97 +131,20 @@ export class Vcpu extends CpuState implements VcpuApi {
     return this.takeCompletion(`cpuid:${leaf}:${subleaf}`)?.regs;
   }
 
-  // ---- fetch, decode, execute ----
-  private buf = new Uint8Array(16);
-
-  /** Fetch and decode the instruction at `ip`, caching it. */
-  fetch(ip: number): CachedInsn {
-    const mem = this.mem;
-    let avail = 0;
-    const top = this.mode64 ? CANON_LOW_END : TWO32;
-    while (avail < 15 && ip + avail < top) {
-      const r = mem.findRam(ip + avail, 1);
-      if (r === undefined) break;
-      const n = Math.min(15 - avail, r.end - (ip + avail), top - (ip + avail));
-      this.buf.set(r.bytes.subarray(ip + avail - r.base, ip + avail - r.base + n), avail);
-      avail += n;
-    }
-    const res = decode(this.buf, avail, this.mode64);
-    if (!res.ok) {
-      if (res.fault === 'toolong') throw gp('instruction longer than 15 bytes');
-      const a = ip + res.at;
-      if (a >= top) {
-        throw new Fault(13, `instruction fetch crosses ${this.mode64 ? 'the canonical boundary' : '4 GiB'} at 0x${a.toString(16)}`, 0, BigInt(a));
-      }
-      throw new Fault(14, `instruction fetch from 0x${a.toString(16)}: no RAM there`, 0x10, BigInt(a));
-    }
-    const insn: CachedInsn = { exec: compile(res.d), len: res.d.len, d: res.d };
-    this.cache.put(ip, this.mode64, insn);
-    return insn;
-  }
-
+  // ---- execute (the loop lives in run-loop.ts) ----
   /**
    * Run up to `max` instructions. Returns the exit that stopped the vCPU, or undefined when `max` ran out.
    * `executed` tells how many instructions retired. Never throws for anything the guest does.
    */
   run(max: number): Exit | undefined {
-    // Waiting for an answer that was not given: re-executing reports the same exit again.
-    const cache = this.cache;
-    const start = this.icount;
-    let prev: CachedInsn | undefined;
-    let prevIp = 0;
-    try {
-      while (this.icount - start < max) {
-        const ip = this.ip;
-        this.curIp = ip;
-        // Follow the previous instruction's cached successor (fall-through or last branch target) when it is
-        // still live; otherwise look the address up (and remember it for next time).
-        let insn: CachedInsn | undefined;
-        if (prev !== undefined) {
-          if (ip === prevIp + prev.len) {
-            insn = prev.next;
-            if (insn === undefined || insn.dead) insn = prev.next = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
-          } else if (ip === prev.targetIp && prev.target !== undefined && !prev.target.dead) insn = prev.target;
-          else {
-            insn = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
-            prev.targetIp = ip;
-            prev.target = insn;
-          }
-        } else insn = cache.get(ip * 2 + (this.mode64 ? 1 : 0));
-        if (insn === undefined) {
-          insn = this.fetch(ip);
-          if (prev !== undefined) {
-            if (ip === prevIp + prev.len) prev.next = insn;
-            else prev.target = insn;
-          }
-        }
-        const next = ip + insn.len;
-        this.nextIp = this.mode64 ? next : next % TWO32;
-        insn.exec(this);
-        this.ip = this.nextIp;
-        this.icount++;
-        prev = insn;
-        prevIp = ip;
-        if (this.completions.length !== 0) this.completions = [];
-        if (this.exit !== undefined) {
-          const e = this.exit;
-          this.exit = undefined;
-          this.executed = this.icount - start;
-          return e;
-        }
-      }
-      this.executed = this.icount - start;
-      return undefined;
-    } catch (err) {
-      this.executed = this.icount - start;
-      return this.toExit(err);
-    }
+    return runVcpu(this, max);
   }
 
   /** Instructions retired by the last run() call. */
   executed = 0;
 
-  private toExit(err: unknown): Exit {
+  /** Turn what a guest instruction threw into its exit (internal; used by the run loop). */
+  exitFromError(err: unknown): Exit {
     const rip = BigInt(this.curIp);
     this.exit = undefined;
     if (err instanceof NeedCompletion) {
