@@ -52,6 +52,9 @@ export class Doorbell {
   fastSignals = 0;
   fullSignals = 0;
   pioSignals = 0;
+  /** datamatch as u32 halves (0 when wildcard), so number-valued writes compare without a bigint. */
+  readonly dmLo: number;
+  readonly dmHi: number;
   constructor(
     readonly space: DoorbellSpace,
     readonly addr: bigint,
@@ -60,7 +63,12 @@ export class Doorbell {
     readonly datamatch: bigint | undefined,
     readonly fd: number,
     public onSignal: DoorbellCallback | undefined,
-  ) {}
+  ) {
+    // kvm_ioeventfd.datamatch is a __u64 (checkKvmIoeventfd), so the two halves hold it exactly.
+    const dm = datamatch ?? 0n;
+    this.dmLo = Number(dm & 0xffffffffn);
+    this.dmHi = Number((dm >> 32n) & 0xffffffffn);
+  }
 
   get wildcard(): boolean {
     return this.datamatch === undefined;
@@ -90,6 +98,7 @@ function fail(code: IoeventfdErrorCode, reason: string): IoeventfdResult {
 }
 
 const U64_MOD = 1n << 64n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 const SIZE_MASK: readonly bigint[] = [0n, 0xffn, 0xffffn, 0xffffffn, 0xffffffffn];
 
@@ -122,6 +131,23 @@ export class DoorbellSet {
   };
   /** KVM_FAST_MMIO_BUS: len-0 MMIO doorbells; collision rules allow at most one per address. */
   private readonly fastMmio = new Map<bigint, Doorbell>();
+  /**
+   * Number-keyed copies of the indexes for addresses below 2^53 (every guest-physical address and port), rebuilt
+   * on each change, plus a last-hit cache per bus: the hot write paths then need no bigint and no Map lookup.
+   */
+  private pioN = new Map<number, Doorbell[]>();
+  private mmioN = new Map<number, Doorbell[]>();
+  private fastN = new Map<number, Doorbell>();
+  private pioKey = -1;
+  private pioHit: Doorbell[] | undefined;
+  private mmioKey = -1;
+  private mmioHit: Doorbell[] | undefined;
+  private fastKey = -1;
+  private fastHit: Doorbell | undefined;
+  /** Doorbells on the PIO bus / MMIO bus / fast MMIO list (internal; read-only outside). */
+  nPio = 0;
+  nMmio = 0;
+  nFast = 0;
 
   get size(): number {
     return this.all.length;
@@ -184,6 +210,7 @@ export class DoorbellSet {
     else at.push(p);
     // "When length is ignored, MMIO is also put on a separate bus, for faster lookups."
     if (p.fast) this.fastMmio.set(p.addr, p);
+    this.reindex();
     return { ok: true, errno: 0, doorbell: p };
   }
 
@@ -219,6 +246,7 @@ export class DoorbellSet {
     at.splice(at.indexOf(p), 1);
     if (at.length === 0) this.byAddr[space].delete(p.addr);
     if (p.fast) this.fastMmio.delete(p.addr);
+    this.reindex();
     return { ok: true, errno: 0, doorbell: p };
   }
 
@@ -301,6 +329,75 @@ export class DoorbellSet {
     }
     this.fastMmio.clear();
     for (const [a, d] of fresh.fastMmio) this.fastMmio.set(a, d);
+    this.reindex();
+  }
+
+  /** Rebuild the number-keyed indexes from the bigint ones (registration is rare, writes are hot). */
+  private reindex(): void {
+    const num = <T>(m: Map<bigint, T>): Map<number, T> => {
+      const out = new Map<number, T>();
+      for (const [a, v] of m) if (a <= MAX_SAFE) out.set(Number(a), v);
+      return out;
+    };
+    this.pioN = num(this.byAddr.pio);
+    this.mmioN = num(this.byAddr.mmio);
+    this.fastN = num(this.fastMmio);
+    this.pioKey = this.mmioKey = this.fastKey = -1;
+    this.pioHit = this.mmioHit = undefined;
+    this.fastHit = undefined;
+    this.nPio = this.byAddr.pio.size;
+    this.nMmio = this.byAddr.mmio.size;
+    this.nFast = this.fastMmio.size;
+  }
+
+  /**
+   * write() for an address below 2^53 with the value as u32 halves (`hi` ignored below 8 bytes): same match and
+   * signal, but no bigint unless a callback receives the signal.
+   */
+  writeN(space: 'pio' | 'mmio', addr: number, size: number, lo: number, hi: number): Doorbell | undefined {
+    let list: Doorbell[] | undefined;
+    if (space === 'pio') {
+      if (addr !== this.pioKey) {
+        this.pioKey = addr;
+        this.pioHit = this.pioN.get(addr);
+      }
+      list = this.pioHit;
+    } else {
+      if (addr !== this.mmioKey) {
+        this.mmioKey = addr;
+        this.mmioHit = this.mmioN.get(addr);
+      }
+      list = this.mmioHit;
+    }
+    if (list === undefined) return undefined;
+    const vlo = size >= 4 ? lo >>> 0 : lo & (size === 1 ? 0xff : 0xffff);
+    const vhi = size === 8 ? hi >>> 0 : 0;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      // ioeventfd_in_range, as inRange() below, on the two halves
+      if (p.len === 0 || (size === p.len && (p.datamatch === undefined || (p.dmLo === vlo && p.dmHi === vhi)))) {
+        count(p, space === 'pio' ? 'pio' : 'mmio-full');
+        if (p.onSignal !== undefined) {
+          const v = vhi === 0 ? BigInt(vlo) : (BigInt(vhi) << 32n) | BigInt(vlo);
+          p.onSignal({ doorbell: p, path: space === 'pio' ? 'pio' : 'mmio-full', addr: BigInt(addr), size, value: v });
+        }
+        return p;
+      }
+    }
+    return undefined;
+  }
+
+  /** fastMmioWrite() for a gpa below 2^53. */
+  fastMmioWriteN(gpa: number): boolean {
+    if (gpa !== this.fastKey) {
+      this.fastKey = gpa;
+      this.fastHit = this.fastN.get(gpa);
+    }
+    const p = this.fastHit;
+    if (p === undefined) return false;
+    count(p, 'mmio-fast');
+    p.onSignal?.({ doorbell: p, path: 'mmio-fast', addr: BigInt(gpa), size: 0, value: undefined });
+    return true;
   }
 }
 
@@ -334,10 +431,14 @@ function inRange(p: Doorbell, size: number, value: bigint): boolean {
   return value === p.datamatch;
 }
 
-function signal(p: Doorbell, path: DoorbellPath, addr: bigint, size: number, value: bigint | undefined): void {
+function count(p: Doorbell, path: DoorbellPath): void {
   p.signals++;
   if (path === 'mmio-fast') p.fastSignals++;
   else if (path === 'mmio-full') p.fullSignals++;
   else p.pioSignals++;
+}
+
+function signal(p: Doorbell, path: DoorbellPath, addr: bigint, size: number, value: bigint | undefined): void {
+  count(p, path);
   p.onSignal?.({ doorbell: p, path, addr, size, value });
 }

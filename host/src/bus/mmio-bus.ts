@@ -12,6 +12,13 @@ function checkBig(what: string, v: bigint): bigint {
 
 export class MmioBus {
   private readonly bus = new RangeBus<MmioDevice>('mmio bus', MMIO_SPACE_SIZE);
+  /**
+   * The range rangeAtN() found last and its bounds as numbers (internal, read-only outside). Number(base/end)
+   * may round above 2^53, but rangeAtN is only asked about addresses below 2^53, where the comparisons stay exact.
+   */
+  nEntry: BusEntry<MmioDevice> | undefined;
+  nBase = 0;
+  nEnd = 0;
 
   get size(): number {
     return this.bus.size;
@@ -19,16 +26,31 @@ export class MmioBus {
 
   register(base: bigint, length: bigint, device: MmioDevice): void {
     this.bus.register(checkBig('base', base), checkBig('length', length), device);
+    this.nEntry = undefined;
   }
 
   /** Remove every range of `device`, or the range starting at `base`. Throws BusError if none. */
   unregister(target: MmioDevice | bigint): void {
     this.bus.unregister(target);
+    this.nEntry = undefined;
   }
 
   /** The registered range containing `gpa` (no allocation; hot path for the router). */
   rangeAt(gpa: bigint): BusEntry<MmioDevice> | undefined {
     return this.bus.find(gpa);
+  }
+
+  /** rangeAt() for a gpa below 2^53 given as a number; on a hit nBase/nEnd hold the range's bounds. */
+  rangeAtN(gpa: number): BusEntry<MmioDevice> | undefined {
+    const l = this.nEntry;
+    if (l !== undefined && gpa >= this.nBase && gpa < this.nEnd) return l;
+    const e = this.bus.find(BigInt(gpa));
+    if (e !== undefined) {
+      this.nEntry = e;
+      this.nBase = Number(e.base);
+      this.nEnd = Number(e.end);
+    }
+    return e;
   }
 
   lookup(gpa: bigint): { device: MmioDevice; offset: bigint } | undefined {

@@ -4,7 +4,15 @@ import type { IoRouter, IoSize, MmioSize } from './types.js';
 import { PioBus, type PioRange } from './pio-bus.js';
 import { MmioBus } from './mmio-bus.js';
 import { DoorbellSet } from './doorbell.js';
-import { CostCounters } from '../cost/counters.js';
+import { COST_INDEX, CostCounters } from '../cost/counters.js';
+
+// Counter slots bumped on the hot paths (CostCounters.n).
+const C_PIO = COST_INDEX.pio;
+const C_MMIO = COST_INDEX.mmioEmulated;
+const C_HC_DEVICE = COST_INDEX.hypercallDevice;
+const C_DB_PIO = COST_INDEX.doorbellPio;
+const C_DB_FULL = COST_INDEX.doorbellFull;
+const C_DB_FAST = COST_INDEX.doorbellFast;
 
 /**
  * The modelled second-level translation. 'ept': MMIO is backed by misconfigured EPT entries, so KVM can look the
@@ -84,6 +92,14 @@ export class IoBusRouter implements IoRouter {
   };
   /** The most recent access nobody completed, with a readable reason. */
   lastUnhandled: UnhandledAccess | undefined;
+  /** High 32 bits of the last mmioReadN value. */
+  readHi = 0;
+  /** Last device offset / written value converted to bigint: repeated accesses to one register reuse them. */
+  private offN = -1;
+  private offB = 0n;
+  private valLo = -1;
+  private valHi = -1;
+  private valB = 0n;
 
   constructor(opts: IoBusRouterOptions = {}) {
     this.pio = opts.pio ?? new PioBus();
@@ -107,13 +123,13 @@ export class IoBusRouter implements IoRouter {
   }
 
   /** A device access: trapped and emulated by the CPU, or made for a hypercall (no decode, cost `hypercallDevice`). */
-  private countAccess(kind: 'pio' | 'mmioEmulated'): void {
-    this.counters.add(this.hcDepth ? 'hypercallDevice' : kind);
+  private countAccess(kind: number): void {
+    this.counters.bump(this.hcDepth ? C_HC_DEVICE : kind);
   }
 
   /** A doorbell signalled; under a hypercall the exit was already counted as `hypercall` and nothing is added. */
-  private countDoorbell(kind: 'doorbellPio' | 'doorbellFull' | 'doorbellFast'): void {
-    if (!this.hcDepth) this.counters.add(kind);
+  private countDoorbell(kind: number): void {
+    if (!this.hcDepth) this.counters.bump(kind);
   }
 
   pioRead(port: number, size: IoSize): number | undefined {
@@ -124,15 +140,15 @@ export class IoBusRouter implements IoRouter {
       return undefined;
     }
     this.stats.pioRead++;
-    this.countAccess('pio');
+    this.countAccess(C_PIO);
     return (r.device.read(port - r.base, size) & mask32(size)) >>> 0;
   }
 
   pioWrite(port: number, size: IoSize, value: number): boolean {
     const v = (value & mask32(size)) >>> 0;
-    if (this.doorbells.has('pio') && this.doorbells.write('pio', BigInt(port), size, BigInt(v)) !== undefined) {
+    if (this.doorbells.nPio !== 0 && this.doorbells.writeN('pio', port, size, v, 0) !== undefined) {
       this.stats.doorbellPio++;
-      this.countDoorbell('doorbellPio');
+      this.countDoorbell(C_DB_PIO);
       return true;
     }
     const r = this.pio.rangeAt(port);
@@ -141,7 +157,7 @@ export class IoBusRouter implements IoRouter {
       return false;
     }
     this.stats.pioWrite++;
-    this.countAccess('pio');
+    this.countAccess(C_PIO);
     r.device.write(port - r.base, size, v);
     return true;
   }
@@ -153,7 +169,7 @@ export class IoBusRouter implements IoRouter {
       return undefined;
     }
     this.stats.mmioRead++;
-    this.countAccess('mmioEmulated');
+    this.countAccess(C_MMIO);
     return r.device.read(gpa - r.base, size) & mask64(size);
   }
 
@@ -162,7 +178,7 @@ export class IoBusRouter implements IoRouter {
     const v = value & mask64(size);
     if (this.doorbells.has('mmio') && this.doorbells.write('mmio', gpa, size, v) !== undefined) {
       this.stats.doorbellFull++;
-      this.countDoorbell('doorbellFull');
+      this.countDoorbell(C_DB_FULL);
       return true;
     }
     const r = this.mmio.rangeAt(gpa);
@@ -171,7 +187,7 @@ export class IoBusRouter implements IoRouter {
       return false;
     }
     this.stats.mmioWrite++;
-    this.countAccess('mmioEmulated');
+    this.countAccess(C_MMIO);
     r.device.write(gpa - r.base, size, v);
     return true;
   }
@@ -189,8 +205,74 @@ export class IoBusRouter implements IoRouter {
     if (this.mmuMode !== 'ept' || this.nested) return false;
     if (!this.doorbells.fastMmioWrite(gpa)) return false;
     this.stats.doorbellFast++;
-    this.countDoorbell('doorbellFast');
+    this.countDoorbell(C_DB_FAST);
     return true;
+  }
+
+  /** mmioRead for a gpa below 2^53: low 32 bits of the value (>= 0), high 32 in readHi; -1 = nobody claims it. */
+  mmioReadN(gpa: number, size: MmioSize): number {
+    const bus = this.mmio;
+    const r = bus.rangeAtN(gpa);
+    if (r === undefined || gpa + size > bus.nEnd) {
+      this.miss('mmio-read', BigInt(gpa), size, r);
+      return -1;
+    }
+    this.stats.mmioRead++;
+    this.countAccess(C_MMIO);
+    const v = r.device.read(this.bigOff(gpa - bus.nBase), size);
+    if (size !== 8) {
+      this.readHi = 0;
+      // One conversion for in-range answers (the usual case): Number() is exact below 2^53 and a value beyond
+      // that never converts into [0, mask], so the range test on the number is exact.
+      const n = Number(v);
+      return n >= 0 && n <= mask32(size) ? n : Number(v & MASK64[size]!);
+    }
+    const w = v & MASK64[8]!;
+    this.readHi = Number(w >> 32n);
+    return Number(w & 0xffffffffn);
+  }
+
+  /** mmioWrite for a gpa below 2^53 with the value as u32 halves (`hi` ignored below 8 bytes). */
+  mmioWriteN(gpa: number, size: MmioSize, lo: number, hi: number): boolean {
+    const vlo = size >= 4 ? lo >>> 0 : lo & mask32(size);
+    const vhi = size === 8 ? hi >>> 0 : 0;
+    if (this.doorbells.nMmio !== 0 && this.doorbells.writeN('mmio', gpa, size, vlo, vhi) !== undefined) {
+      this.stats.doorbellFull++;
+      this.countDoorbell(C_DB_FULL);
+      return true;
+    }
+    const bus = this.mmio;
+    const r = bus.rangeAtN(gpa);
+    if (r === undefined || gpa + size > bus.nEnd) {
+      this.miss('mmio-write', BigInt(gpa), size, r);
+      return false;
+    }
+    this.stats.mmioWrite++;
+    this.countAccess(C_MMIO);
+    if (vlo !== this.valLo || vhi !== this.valHi) {
+      this.valLo = vlo;
+      this.valHi = vhi;
+      this.valB = vhi === 0 ? BigInt(vlo) : (BigInt(vhi) << 32n) | BigInt(vlo);
+    }
+    r.device.write(this.bigOff(gpa - bus.nBase), size, this.valB);
+    return true;
+  }
+
+  /** fastMmio for a gpa below 2^53. */
+  fastMmioN(gpa: number): boolean {
+    if (this.mmuMode !== 'ept' || this.nested || this.doorbells.nFast === 0) return false;
+    if (!this.doorbells.fastMmioWriteN(gpa)) return false;
+    this.stats.doorbellFast++;
+    this.countDoorbell(C_DB_FAST);
+    return true;
+  }
+
+  private bigOff(off: number): bigint {
+    if (off !== this.offN) {
+      this.offN = off;
+      this.offB = BigInt(off);
+    }
+    return this.offB;
   }
 
   private missPio(kind: AccessKind, port: number, size: number, r: PioRange | undefined): void {

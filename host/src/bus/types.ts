@@ -34,4 +34,13 @@ export interface IoRouter {
    */
   viaHypercall?<T>(fn: () => T): T;
   /** EPT fast MMIO (vmx.c handle_ept_misconfig): asked BEFORE decoding a store to MMIO; true = done, only skip the insn. */ fastMmio?(gpa: bigint): boolean;
+  // Optional number-valued variants for the CPU's hot path (same semantics and accounting as the bigint ones;
+  // gpa + size <= 2^53). A router offering mmioReadN must offer all of them.
+  /** mmioRead: the value's low 32 bits (>= 0) with the high 32 in `readHi`, or -1 when nobody claims it. */
+  mmioReadN?(gpa: number, size: MmioSize): number;
+  /** High 32 bits of the last mmioReadN value (0 below 8 bytes). */
+  readonly readHi?: number;
+  /** mmioWrite with the value as u32 halves (`hi` ignored below 8 bytes). */
+  mmioWriteN?(gpa: number, size: MmioSize, lo: number, hi: number): boolean;
+  fastMmioN?(gpa: number): boolean;
 }

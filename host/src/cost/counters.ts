@@ -41,37 +41,55 @@ export function emptyCostCounts(): Record<CostKind, number> {
   return r;
 }
 
+/** Index of each kind in COST_KINDS (and in CostCounters.n); a null-prototype map so 'toString' is no kind. */
+export const COST_INDEX: Readonly<Record<CostKind, number>> = Object.assign(
+  Object.create(null) as Record<CostKind, number>,
+  Object.fromEntries(COST_KINDS.map((k, i) => [k, i])),
+);
+
 export class CostCounters {
-  private readonly counts = emptyCostCounts();
+  /**
+   * Counts by COST_INDEX (internal, for hot paths that bump `n[i]++` with a precomputed index instead of a
+   * string lookup). Doubles hold every count exactly up to 2^53.
+   */
+  readonly n = new Float64Array(COST_KINDS.length);
 
   add(kind: CostKind, n = 1): void {
-    if (!(kind in this.counts)) throw new RangeError(`unknown exit kind ${JSON.stringify(kind)}`);
+    const i = COST_INDEX[kind];
+    if (i === undefined) throw new RangeError(`unknown exit kind ${JSON.stringify(kind)}`);
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`count for ${kind} must be a non-negative integer (got ${n})`);
-    this.counts[kind] += n;
+    this.n[i] = this.n[i]! + n;
+  }
+
+  /** One more of the kind at COST_INDEX `i` (internal fast path; `i` must come from COST_INDEX). */
+  bump(i: number): void {
+    this.n[i] = this.n[i]! + 1;
   }
 
   get(kind: CostKind): number {
-    return this.counts[kind];
+    return this.n[COST_INDEX[kind]]!;
   }
 
   total(): number {
     let t = 0;
-    for (const k of COST_KINDS) t += this.counts[k];
+    for (let i = 0; i < this.n.length; i++) t += this.n[i]!;
     return t;
   }
 
   snapshot(): CounterSnapshot {
-    return { ...this.counts };
+    const r = emptyCostCounts();
+    COST_KINDS.forEach((k, i) => (r[k] = this.n[i]!));
+    return r;
   }
 
   reset(): void {
-    for (const k of COST_KINDS) this.counts[k] = 0;
+    this.n.fill(0);
   }
 
   /** Counts added since `before` (for measuring one phase of a run). */
   since(before: CounterSnapshot): CounterSnapshot {
     const r = emptyCostCounts();
-    for (const k of COST_KINDS) r[k] = this.counts[k] - before[k];
+    COST_KINDS.forEach((k, i) => (r[k] = this.n[i]! - before[k]));
     return r;
   }
 }

@@ -1,6 +1,6 @@
 // vCPU state shared by the executor: registers, flags, guest memory access (RAM direct, everything else
 // through the IoRouter, unclaimed -> exits), port I/O, and the answers callers give to waiting exits.
-import type { Exit } from '../exits.js';
+import type { Exit, MmioWriteExit } from '../exits.js';
 import type { GuestMemory } from '../memory/memory.js';
 import type { DecodeCache } from './cache.js';
 import { Fault, NeedCompletion } from './fault.js';
@@ -156,16 +156,21 @@ export class CpuState {
       this.vh = hi;
       return lo;
     }
+    // Hot path: no answer pending and a router with number-valued calls (addr < physLimit <= 2^52 here).
+    const router = this.env.router;
+    if (this.completions.length === 0 && router?.mmioReadN !== undefined) {
+      const lo = router.mmioReadN(addr, size as 1 | 2 | 4 | 8);
+      if (lo < 0) throw new NeedCompletion(this.mmioReadExit(addr, size));
+      this.env.record?.(this.mmioReadExit(addr, size));
+      this.vh = size === 8 ? router.readHi! : 0;
+      return lo;
+    }
     const c = this.takeCompletion(`mmio:${addr}:${size}`);
     let v: bigint | undefined;
     if (c !== undefined) v = (BigInt(c.hi) << 32n) | BigInt(c.lo);
     else v = this.env.router?.mmioRead(BigInt(addr), size as 1 | 2 | 4 | 8);
-    if (v === undefined) {
-      throw new NeedCompletion({ kind: 'MmioRead', vcpu: this.id, rip: BigInt(this.curIp), gpa: BigInt(addr), size: size as 1 | 2 | 4 | 8 });
-    }
-    if (c === undefined && this.env.record !== undefined) {
-      this.env.record({ kind: 'MmioRead', vcpu: this.id, rip: BigInt(this.curIp), gpa: BigInt(addr), size: size as 1 | 2 | 4 | 8 });
-    }
+    if (v === undefined) throw new NeedCompletion(this.mmioReadExit(addr, size));
+    if (c === undefined) this.env.record?.(this.mmioReadExit(addr, size));
     v = BigInt.asUintN(size * 8, v);
     this.vh = Number(v >> 32n);
     return Number(v & 0xffffffffn);
@@ -198,38 +203,63 @@ export class CpuState {
       }
       return;
     }
-    const value = BigInt.asUintN(size * 8, (BigInt(vh >>> 0) << 32n) | BigInt(v >>> 0));
-    const e: Exit = { kind: 'MmioWrite', vcpu: this.id, rip: BigInt(this.curIp), gpa: BigInt(addr), size: size as 1 | 2 | 4 | 8, value };
     // EPT fast path (vmx.c handle_ept_misconfig + KVM_FAST_MMIO_BUS): a len-0 doorbell at this GPA takes the store
     // without emulating it; the router answers false unless the modelled MMU is EPT and the guest is not nested.
-    if (this.env.router?.fastMmio?.(BigInt(addr)) === true) {
+    // The Exit object is built only when it is recorded or raised.
+    const router = this.env.router;
+    const sz = size as 1 | 2 | 4 | 8;
+    if (router?.mmioWriteN !== undefined) {
+      if (router.fastMmioN !== undefined ? router.fastMmioN(addr) : router.fastMmio?.(BigInt(addr)) === true) {
+        this.env.record?.(this.mmioWriteExit(addr, size, v, vh));
+        return;
+      }
+      if (router.mmioWriteN(addr, sz, v, vh)) {
+        this.env.record?.(this.mmioWriteExit(addr, size, v, vh));
+        return;
+      }
+      this.raiseExit(this.mmioWriteExit(addr, size, v, vh));
+      return;
+    }
+    const e = this.mmioWriteExit(addr, size, v, vh);
+    if (router?.fastMmio?.(BigInt(addr)) === true) {
       this.env.record?.(e);
       return;
     }
-    if (this.env.router?.mmioWrite(BigInt(addr), size as 1 | 2 | 4 | 8, value) === true) {
+    if (router?.mmioWrite(BigInt(addr), sz, e.value) === true) {
       this.env.record?.(e);
       return;
     }
     this.raiseExit(e);
   }
 
+  private mmioReadExit(addr: number, size: number): Exit {
+    return { kind: 'MmioRead', vcpu: this.id, rip: BigInt(this.curIp), gpa: BigInt(addr), size: size as 1 | 2 | 4 | 8 };
+  }
+
+  private mmioWriteExit(addr: number, size: number, v: number, vh: number): MmioWriteExit {
+    const value = BigInt.asUintN(size * 8, (BigInt(vh >>> 0) << 32n) | BigInt(v >>> 0));
+    return { kind: 'MmioWrite', vcpu: this.id, rip: BigInt(this.curIp), gpa: BigInt(addr), size: size as 1 | 2 | 4 | 8, value };
+  }
+
   /** Port read through the router; unclaimed -> IoIn exit (re-executed once completeIoIn gives the value). */
   pioRead(port: number, size: 1 | 2 | 4): number {
-    const c = this.takeCompletion(`io:${port}:${size}`);
-    if (c !== undefined) return c.lo;
+    if (this.completions.length !== 0) {
+      const c = this.takeCompletion(`io:${port}:${size}`);
+      if (c !== undefined) return c.lo;
+    }
     const v = this.env.router?.pioRead(port, size);
     if (v === undefined) throw new NeedCompletion({ kind: 'IoIn', vcpu: this.id, rip: BigInt(this.curIp), port, size });
     this.env.record?.({ kind: 'IoIn', vcpu: this.id, rip: BigInt(this.curIp), port, size });
     return size === 4 ? v >>> 0 : v & (size === 1 ? 0xff : 0xffff);
   }
 
+  /** Port write through the router; unclaimed -> IoOut exit. The Exit object exists only when recorded or raised. */
   pioWrite(port: number, size: 1 | 2 | 4, value: number): void {
-    const e: Exit = { kind: 'IoOut', vcpu: this.id, rip: BigInt(this.curIp), port, size, value };
     if (this.env.router?.pioWrite(port, size, value) === true) {
-      this.env.record?.(e);
+      this.env.record?.({ kind: 'IoOut', vcpu: this.id, rip: BigInt(this.curIp), port, size, value });
       return;
     }
-    this.raiseExit(e);
+    this.raiseExit({ kind: 'IoOut', vcpu: this.id, rip: BigInt(this.curIp), port, size, value });
   }
 
   /** A trap-like exit: the instruction completes, then the exit is returned. */
@@ -239,6 +269,7 @@ export class CpuState {
   }
 
   takeCompletion(key: string): Completion | undefined {
+    if (this.completions.length === 0) return undefined;
     for (const c of this.completions) {
       if (!c.used && c.key === key) {
         c.used = true;

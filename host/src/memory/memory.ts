@@ -53,6 +53,9 @@ export class GuestMemory {
   private readonly ram: RamRegion[] = [];
   private readonly mmio: MmioRegion[] = [];
   private last: RamRegion | undefined;
+  /** [holeLo, holeHi): the RAM-free gap around the last address findRam missed (MMIO is accessed there repeatedly). */
+  private holeLo = 0;
+  private holeHi = 0;
   /** Called with the page number (gpa >> 12) when a marked code page is written. */
   onCodeWrite: ((page: number) => void) | undefined;
 
@@ -72,6 +75,7 @@ export class GuestMemory {
     };
     this.ram.push(r);
     this.ram.sort((a, b) => a.base - b.base);
+    this.holeLo = this.holeHi = 0;
     return r;
   }
 
@@ -106,13 +110,31 @@ export class GuestMemory {
   findRam(addr: number, len: number): RamRegion | undefined {
     const l = this.last;
     if (l !== undefined && addr >= l.base && addr + len <= l.end) return l;
+    if (addr < this.holeHi && addr >= this.holeLo) return undefined;
     for (const r of this.ram) {
       if (addr >= r.base && addr + len <= r.end) {
         this.last = r;
         return r;
       }
     }
+    this.noteHole(addr);
     return undefined;
+  }
+
+  /** Remember the gap between RAM regions that holds `addr`, if `addr` is in one (regions are sorted by base). */
+  private noteHole(addr: number): void {
+    let lo = 0;
+    let hi = Infinity;
+    for (const r of this.ram) {
+      if (addr >= r.base && addr < r.end) return; // inside RAM: the access only ran past the region's end
+      if (r.end <= addr) lo = r.end;
+      else if (r.base > addr) {
+        hi = r.base;
+        break;
+      }
+    }
+    this.holeLo = lo;
+    this.holeHi = hi;
   }
 
   /** True when every byte of [addr, addr+len) is RAM (possibly across adjacent regions). */
