@@ -69,18 +69,19 @@ function world(mode: MmuMode, numeric: boolean, trace: boolean): World {
   return { vm, router, log };
 }
 
-type Op =
-  | { k: 'rd' | 'wr'; addr: number; size: 1 | 2 | 4 | 8; lo: number; hi: number }
-  | { k: 'in' | 'out'; port: number; size: 1 | 2 | 4; lo: number };
+type MemOp = { k: 'rd' | 'wr'; addr: number; size: 1 | 2 | 4 | 8; lo: number; hi: number };
+type PortOp = { k: 'in' | 'out'; port: number; size: 1 | 2 | 4; lo: number };
+type Op = MemOp | PortOp;
 
 /** Run one access the way the executor does and describe everything it produced. */
 function apply(w: World, op: Op): string {
   const c = w.vm.vcpus[0]!;
   let out: string;
   try {
-    if (op.k === 'rd') out = `v ${c.rd(op.addr, op.size)} ${c.vh}`;
-    else if (op.k === 'wr') { c.wr(op.addr, op.size, op.lo, op.hi); out = 'ok'; }
-    else if (op.k === 'in') out = `v ${c.pioRead(op.port, op.size)}`;
+    if ('addr' in op) {
+      if (op.k === 'rd') out = `v ${c.rd(op.addr, op.size)} ${c.vh}`;
+      else { c.wr(op.addr, op.size, op.lo, op.hi); out = 'ok'; }
+    } else if (op.k === 'in') out = `v ${c.pioRead(op.port, op.size)}`;
     else { c.pioWrite(op.port, op.size, op.lo); out = 'ok'; }
   } catch (e) {
     out = e instanceof NeedCompletion ? `need ${JSON.stringify(e.exit, big)}` : `throw ${String(e)}`;
