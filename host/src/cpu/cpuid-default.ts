@@ -13,13 +13,20 @@ const LEAF7_EBX = 1 << 3;
 const EXT1_ECX = (1 << 0) | (1 << 5);
 const EXT1_EDX = 1 << 29;
 
+/** Leaf 0 spells the vendor in EBX, EDX, ECX order (SDM "CPUID" leaf 0), unlike hypervisor leaves (EBX ECX EDX). */
+function vendorOrder(sig: string): { ebx: number; ecx: number; edx: number } {
+  const s = signatureToRegs(sig);
+  return { ebx: s.ebx, edx: s.ecx, ecx: s.edx };
+}
+// Computed once: CPUID is a hot exit and the signature never changes.
+const VENDOR_REGS = { intel: vendorOrder('GenuineIntel'), amd: vendorOrder('AuthenticAMD') } as const;
+
+/** A fresh object each call (callers may keep or change it). */
 export function defaultCpuid(vendor: Vendor, leaf: number, subleaf: number, hypervisorPresent: boolean): CpuidResult {
-  // Leaf 0 spells the vendor in EBX, EDX, ECX order (SDM "CPUID" leaf 0), unlike hypervisor leaves (EBX ECX EDX).
-  const s = signatureToRegs(vendor === 'intel' ? 'GenuineIntel' : 'AuthenticAMD');
-  const vendorRegs = { ebx: s.ebx, edx: s.ecx, ecx: s.edx };
+  const vendorRegs = vendor === 'intel' ? VENDOR_REGS.intel : VENDOR_REGS.amd;
   switch (leaf >>> 0) {
     case 0:
-      return { eax: 7, ...vendorRegs };
+      return { eax: 7, ebx: vendorRegs.ebx, edx: vendorRegs.edx, ecx: vendorRegs.ecx }; // key order as before (JSON traces)
     case 1:
       return {
         // Family 6 model 0 stepping 0 (Intel) / family 0x17 (AMD: base 0xf + extended 0x8).
@@ -31,7 +38,9 @@ export function defaultCpuid(vendor: Vendor, leaf: number, subleaf: number, hype
     case 7:
       return subleaf === 0 ? { eax: 0, ebx: LEAF7_EBX, ecx: 0, edx: 0 } : { eax: 0, ebx: 0, ecx: 0, edx: 0 };
     case 0x80000000:
-      return { eax: 0x80000001, ...(vendor === 'amd' ? vendorRegs : { ebx: 0, ecx: 0, edx: 0 }) };
+      return vendor === 'amd'
+        ? { eax: 0x80000001, ebx: vendorRegs.ebx, edx: vendorRegs.edx, ecx: vendorRegs.ecx }
+        : { eax: 0x80000001, ebx: 0, ecx: 0, edx: 0 };
     case 0x80000001:
       return { eax: 0, ebx: 0, ecx: EXT1_ECX, edx: EXT1_EDX };
     default:

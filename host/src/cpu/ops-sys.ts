@@ -27,7 +27,8 @@ function setEdxEax(c: Vcpu, v: bigint): void {
 export function cpuid(): Exec {
   return (c) => {
     const leaf = c.lo[0]!, sub = c.lo[1]!;
-    let r = c.takeCpuid(leaf, sub);
+    // Completions exist only after a Cpuid exit was answered: skip building the lookup key otherwise.
+    let r = c.completions.length === 0 ? undefined : c.takeCpuid(leaf, sub);
     if (r === undefined) {
       const hook = c.env.hooks?.cpuid;
       if (hook !== undefined) {
@@ -82,7 +83,7 @@ export function rdmsr(): Exec {
   return (c) => {
     if (c.cpl !== 0) throw gp('RDMSR at CPL 3');
     const index = c.lo[1]!;
-    const done = c.takeCompletion(`msr:${index}`);
+    const done = c.completions.length === 0 ? undefined : c.takeCompletion(`msr:${index}`);
     if (done !== undefined) {
       setEdxEax(c, (BigInt(done.hi) << 32n) | BigInt(done.lo));
       return;
@@ -154,13 +155,17 @@ export function hypercall(insn: HypercallInsn): Exec {
       return;
     }
     const hooks = c.env.hooks;
-    const e: Exit = { kind: 'Hypercall', vcpu: c.id, rip: BigInt(c.curIp), insn, bits: c.mode64 ? 64 : 32, cpl: c.cpl };
+    // The exit object is built only when it leaves the vCPU or a trace records it (env.record).
     if (hooks?.hypercall?.call(hooks, c, insn) === 'handled') {
-      c.env.record?.(e);
+      c.env.record?.(hypercallExit(c, insn));
       return;
     }
-    c.raiseExit(e);
+    c.raiseExit(hypercallExit(c, insn));
   };
+}
+
+function hypercallExit(c: Vcpu, insn: HypercallInsn): Exit {
+  return { kind: 'Hypercall', vcpu: c.id, rip: BigInt(c.curIp), insn, bits: c.mode64 ? 64 : 32, cpl: c.cpl };
 }
 
 export function hlt(): Exec {

@@ -48,6 +48,36 @@ export interface VcpuApi {
   rflags: bigint;
   getReg(r: GprName | number): bigint;
   setReg(r: GprName | number, value: bigint): void;
+  /**
+   * Number-based register access for hot hook paths (no bigint allocation). `i` is the GPR index in x86
+   * encoding order (GPR.rax = 0 ... GPR.r15 = 15, as GPR_NAMES); other values throw RangeError.
+   * getReg32: bits 31:0 as an unsigned number. getRegHi: bits 63:32 (0 on the emulator in 32-bit mode).
+   * getReg(i) === (BigInt(getRegHi(i)) << 32n) | BigInt(getReg32(i)) always holds.
+   */
+  getReg32(i: number): number;
+  getRegHi(i: number): number;
+  /**
+   * Same as setReg(i, (hi << 32) | lo) without a bigint: lo and hi are 32-bit halves, given as unsigned (0..2^32-1)
+   * or signed (-2^31..-1, e.g. `x | 0`) integers; anything else throws RangeError. In 32-bit mode the emulator
+   * drops `hi` as setReg does.
+   */
+  setRegParts(i: number, lo: number, hi: number): void;
+}
+
+/** GPR indices for getReg32/getRegHi/setRegParts (x86 register encoding, SDM Vol. 2 Table 2-2). */
+export const GPR = {
+  rax: 0, rcx: 1, rdx: 2, rbx: 3, rsp: 4, rbp: 5, rsi: 6, rdi: 7, r8: 8, r9: 9, r10: 10, r11: 11, r12: 12, r13: 13, r14: 14, r15: 15,
+} as const satisfies Record<GprName, number>;
+
+/** A 32-bit half for setRegParts: an integer in -2^31..2^32-1 (taken modulo 2^32). */
+export function isHalf(x: number): boolean {
+  return (x >>> 0) === x || (x | 0) === x;
+}
+
+/** Throws the located RangeError for a value isHalf refuses; returns the half as unsigned otherwise. */
+export function checkHalf(what: string, x: number): number {
+  if (!isHalf(x)) throw new RangeError(`${what}: expected a 32-bit integer half (-2^31..2^32-1), got ${String(x)}`);
+  return x >>> 0;
 }
 
 /** What a vCPU needs from its VM. */

@@ -6,7 +6,7 @@ import { runVcpu } from './run-loop.js';
 import { Fault, NeedCompletion } from './fault.js';
 import { formatInsn } from './format.js';
 import { CpuState } from './state.js';
-import { GPR_NAMES, type Cpl, type CpuidResult, type CpuMode, type GprName, type VcpuApi, type Vendor } from './types.js';
+import { GPR_NAMES, checkHalf, isHalf, type Cpl, type CpuidResult, type CpuMode, type GprName, type VcpuApi, type Vendor } from './types.js';
 
 export type { Completion, VcpuOptions } from './state.js';
 
@@ -70,6 +70,27 @@ export class Vcpu extends CpuState implements VcpuApi {
     const v = BigInt.asUintN(64, value);
     this.lo[i] = Number(v & 0xffffffffn);
     this.hi[i] = this.mode64 ? Number(v >> 32n) : 0;
+  }
+
+  // ---- public API (numbers; VcpuApi docs) ----
+  private gprIndex(i: number): number {
+    if (!(i >= 0 && i <= 15 && (i | 0) === i)) throw new RangeError(`vcpu ${this.id}: register index: expected 0..15, got ${String(i)}`);
+    return i;
+  }
+
+  getReg32(i: number): number {
+    return this.lo[this.gprIndex(i)]!;
+  }
+
+  getRegHi(i: number): number {
+    return this.hi[this.gprIndex(i)]!;
+  }
+
+  setRegParts(i: number, lo: number, hi: number): void {
+    const n = this.gprIndex(i);
+    if (!isHalf(lo) || !isHalf(hi)) checkHalf(`vcpu ${this.id}: setRegParts(${i}) ${isHalf(lo) ? 'hi' : 'lo'}`, isHalf(lo) ? hi : lo);
+    this.lo[n] = lo;
+    this.hi[n] = this.mode64 ? hi : 0;
   }
 
   get fsBase(): bigint {

@@ -120,7 +120,7 @@ export interface PersonalityCore {
   readonly base: number;
   /** The shared-abi definition it answers from (CPUID model and hypercall space used by the composition). */
   readonly abi: AbiDefinition;
-  /** [first, last] CPUID leaves this personality answers. */
+  /** [first, last] CPUID leaves this personality answers (fixed once bound: CoreHooks keeps it). */
   cpuidRange(): readonly [number, number];
   cpuidLeaf(v: VcpuApi, leaf: number, subleaf: number): CpuidResult;
   /** MSR read: value, 'gp', or undefined when the index is not this personality's. */
@@ -157,13 +157,33 @@ export class CoreHooks implements HypervisorHooks {
     this.counters?.add(kind);
   }
 
+  /** CPUID ranges of the cores (flat lo, hi pairs), rebuilt only when cores() returns another array. */
+  private rangesOf: readonly PersonalityCore[] | undefined;
+  private ranges: number[] = [];
+  private rangeCores: PersonalityCore[] = [];
+
+  private cpuidOwner(leaf: number): PersonalityCore | undefined {
+    const cores = this.cores();
+    if (cores !== this.rangesOf) {
+      this.ranges = [];
+      this.rangeCores = [];
+      for (const c of cores) {
+        const [lo, hi] = c.cpuidRange();
+        this.ranges.push(lo, hi);
+        this.rangeCores.push(c);
+      }
+      this.rangesOf = cores;
+    }
+    const r = this.ranges;
+    for (let i = 0; i < r.length; i += 2) if (leaf >= r[i]! && leaf <= r[i + 1]!) return this.rangeCores[i >> 1];
+    return undefined;
+  }
+
   cpuid(v: VcpuApi, leaf: number, subleaf: number): CpuidResult {
     this.count('cpuid');
     const l = leaf >>> 0;
-    for (const c of this.cores()) {
-      const [lo, hi] = c.cpuidRange();
-      if (l >= lo && l <= hi) return c.cpuidLeaf(v, l, subleaf >>> 0);
-    }
+    const c = this.cpuidOwner(l);
+    if (c !== undefined) return c.cpuidLeaf(v, l, subleaf >>> 0);
     // Not a hypervisor leaf: the bare CPU's answer with CPUID.1:ECX[31] set (a hypervisor is present).
     return defaultCpuid(v.vendor, l, subleaf >>> 0, true);
   }
@@ -227,7 +247,8 @@ export abstract class Personality implements PersonalityCore {
   /** Install this personality alone as the VM's hooks; returns the hooks (for the counters). */
   attach(vm: HvVm, opts: HooksOptions = {}): CoreHooks {
     this.bind(vm);
-    const hooks = new CoreHooks(() => [this], () => this, opts);
+    const cores = [this] as const; // one array: CoreHooks keeps its CPUID ranges while cores() returns it
+    const hooks = new CoreHooks(() => cores, () => this, opts);
     vm.hooks = hooks;
     return hooks;
   }
@@ -251,3 +272,48 @@ export function bigOf(path: string, v: unknown): bigint {
 
 /** Registers in hooks take bigint; these keep call sites short. */
 export const M32 = 0xffffffffn;
+
+// ---- number fast paths for hypercall handlers (results identical to the bigint helpers) ----
+
+/**
+ * Hypercall definitions indexed by number (the first definition of a number wins, as `defs.find` does):
+ * a per-number dispatch table instead of a search per call.
+ */
+export function hypercallTable<T extends { readonly nr: number }>(defs: readonly T[]): readonly (T | undefined)[] {
+  const t: (T | undefined)[] = [];
+  for (const d of defs) {
+    if (!Number.isInteger(d.nr) || d.nr < 0 || d.nr > 0xffff) throw new RangeError(`hypercallTable: number ${d.nr} of ${JSON.stringify(d)} outside 0..0xffff`);
+    t[d.nr] ??= d;
+  }
+  for (let i = 0; i < t.length; i++) t[i] ??= undefined; // packed, no holes
+  return t;
+}
+
+/**
+ * The hypercall number in `reg` as the caller's width sees it (a 32-bit caller: bits 31:0), as a number when
+ * it is at most 0xffff, else -1 (no table holds it). Equivalent to `getReg(reg) & mask <= 0xffff ? Number(...) : -1`.
+ */
+export function smallNr(v: VcpuApi, reg: number, bits: 64 | 32): number {
+  if (bits === 64 && v.getRegHi(reg) !== 0) return -1;
+  const lo = v.getReg32(reg);
+  return lo <= 0xffff ? lo : -1;
+}
+
+/** Whether argument register `reg`, masked to the caller's width, equals `value` (0 <= value < 2^32). */
+export function regIs(v: VcpuApi, reg: number, bits: 64 | 32, value: number): boolean {
+  return v.getReg32(reg) === value && (bits === 32 || v.getRegHi(reg) === 0);
+}
+
+const TWO31 = 2 ** 31;
+
+/**
+ * RAX = the signed result `ret` as kvmResult / xenResult(ret, bits) give it (two's complement, masked to the
+ * caller's width). Small numbers take the register halves directly; anything else goes through `exact`.
+ */
+export function setSignedResult(v: VcpuApi, ret: number | bigint, bits: 64 | 32, exact: (r: number | bigint, bits: 64 | 32) => bigint): void {
+  if (typeof ret === 'number' && Number.isInteger(ret) && ret >= -TWO31 && ret < TWO31) {
+    v.setRegParts(0, ret | 0, ret < 0 && bits === 64 ? -1 : 0); // GPR.rax; sign-extended to 64 bits, or cut to 32
+    return;
+  }
+  v.setReg(0, exact(ret, bits));
+}

@@ -31,6 +31,12 @@ export class Hypervisor {
   readonly routed = new Map<string, number>();
   private readonly spaces: ReadonlyMap<PersonalityCore, readonly SpaceEntry[]>;
   private readonly opts: HooksOptions;
+  /** The personalities route() asks about, found once (the set is fixed at construction). */
+  private readonly pvio: PvioPersonality | undefined;
+  private readonly hv: HypervPersonality | undefined;
+  private readonly xen: XenPersonality | undefined;
+  private readonly vmw: VmwarePersonality | undefined;
+  private readonly kvm: KvmPersonality | undefined;
   hooks: CoreHooks | undefined;
 
   constructor(personalities: readonly Routed[], opts: HypervisorOptions = {}) {
@@ -44,6 +50,11 @@ export class Hypervisor {
     if (this.xenIntercept && this.find(XenPersonality) === undefined) throw new RangeError('Hypervisor: xenIntercept needs a Xen personality');
     this.spaces = new Map(personalities.map((p) => [p, hypercallSpaces([p.abi]).filter((e) => e.trap === 'hypercall')]));
     this.opts = { ...(opts.counters ? { counters: opts.counters } : {}), ...(opts.unknownMsr ? { unknownMsr: opts.unknownMsr } : {}) };
+    this.pvio = this.find(PvioPersonality);
+    this.hv = this.find(HypervPersonality);
+    this.xen = this.find(XenPersonality);
+    this.vmw = this.find(VmwarePersonality);
+    this.kvm = this.find(KvmPersonality);
   }
 
   find<T extends PersonalityCore>(cls: abstract new (...a: never[]) => T): T | undefined {
@@ -81,19 +92,16 @@ export class Hypervisor {
       if (p !== undefined) this.routed.set(p.name, (this.routed.get(p.name) ?? 0) + 1);
       return p;
     };
-    const pvio = this.find(PvioPersonality);
+    const { pvio, hv, xen, vmw } = this;
     if (pvio && this.selects(pvio, v)) return pick(pvio);
-    const hv = this.find(HypervPersonality);
-    const xen = this.find(XenPersonality);
     if (this.xenIntercept && xen) {
       // kvm_xen_hypercall: Hyper-V hypercalls get bit 31 set in EAX (the viridian page prefix).
       if (hv?.hypercallEnabled && (v.getReg('rax') & 0x80000000n) !== 0n) return pick(hv);
       return pick(xen);
     }
     if (hv?.hypercallEnabled) return pick(hv);
-    const vmw = this.find(VmwarePersonality);
     if (vmw && this.selects(vmw, v)) return pick(vmw);
-    return pick(this.find(KvmPersonality) ?? xen ?? hv ?? vmw ?? pvio);
+    return pick(this.kvm ?? xen ?? hv ?? vmw ?? pvio);
   }
 
   /** Every personality's state by name (put it in VmSnapshot `extra`). */

@@ -12,7 +12,14 @@ import {
 import type { MmioSize } from '../bus/types.js';
 import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { M32, Personality, bigOf, callerBits, guestFault, guestTsc, hcAccess, hexOf, repeatInstruction, tryRead, tryWrite } from './common.js';
+import {
+  M32, Personality, bigOf, callerBits, guestFault, guestTsc, hcAccess, hexOf, hypercallTable, repeatInstruction, tryRead, tryWrite,
+} from './common.js';
+
+/** HYPERV_HYPERCALLS by call code (control word bits 15:0, TLFS "Hypercall Inputs"). */
+const HC_BY_CODE = hypercallTable(HYPERV_HYPERCALLS);
+/** "Microsoft Hv" (TLFS 2.4 leaf 0x40000000), computed once. */
+const HV_SIG = signatureToRegs(HYPERV_CPUID.signature);
 
 /** HV_X64_MSR_HYPERCALL bit 1, Locked (TLFS "Hypercall MSR": immutable until reset). */
 const HYPERCALL_LOCKED = 0x2n;
@@ -115,18 +122,27 @@ export class HypervPersonality extends Personality {
     return [this.base, this.base + HYPERV_CPUID.maxLeafOffset];
   }
 
-  cpuidLeaf(_v: VcpuApi, leaf: number): CpuidResult {
+  /** Leaves that depend only on construction options, built on first use (frozen, shared). */
+  private readonly leafCache: (CpuidResult | undefined)[] = [];
+
+  cpuidLeaf(v: VcpuApi, leaf: number): CpuidResult {
     const off = leaf - this.base;
+    if (off === 5) return this.buildLeaf(v, off); // vCPU count: changes as the VM is built
+    const hit = this.leafCache[off];
+    if (hit !== undefined) return hit;
+    const r = Object.freeze(this.buildLeaf(v, off));
+    if (off >= 0 && off <= HYPERV_CPUID.maxLeafOffset) this.leafCache[off] = r;
+    return r;
+  }
+
+  private buildLeaf(_v: VcpuApi, off: number): CpuidResult {
     const r: CpuidResult = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
     for (const name of this.features) {
       const b = featureBit(name);
       if (b.leaf === off) r[b.reg] = (r[b.reg] | b.mask) >>> 0;
     }
     switch (off) {
-      case 0: {
-        const s = signatureToRegs(HYPERV_CPUID.signature);
-        return { eax: this.base + HYPERV_CPUID.maxLeafOffset, ebx: s.ebx, ecx: s.ecx, edx: s.edx };
-      }
+      case 0: return { eax: this.base + HYPERV_CPUID.maxLeafOffset, ebx: HV_SIG.ebx, ecx: HV_SIG.ecx, edx: HV_SIG.edx };
       case 1: return { eax: HV_CPUID_INTERFACE_HV1, ebx: 0, ecx: 0, edx: 0 };
       case 2: return { eax: 0x3839, ebx: 0x000a0000, ecx: 0, edx: 0 }; // what KVM reports (hyperv.c: build 14393, 10.0)
       case 4: return { ...r, ebx: 0xffffffff }; // spinlock retries: never notify
@@ -213,7 +229,7 @@ export class HypervPersonality extends Personality {
     const inArg = bits === 64 ? v.getReg('rdx') : pair('rbx', 'rcx');
     const outArg = bits === 64 ? v.getReg('r8') : pair('rdi', 'rsi');
     const c = decodeHvControl(control);
-    const def = HYPERV_HYPERCALLS.find((h) => h.nr === c.code);
+    const def = c.code < HC_BY_CODE.length ? HC_BY_CODE[c.code] : undefined;
     const setResult = (status: number, reps: number): 'handled' => {
       const r = encodeHvResult({ status, repsCompleted: reps });
       if (bits === 64) v.setReg('rax', r);

@@ -1,14 +1,16 @@
 // The KVM personality: CPUID signature + feature leaves at a configurable base, the kvmclock and other PV MSRs,
 // and the x86 hypercalls exactly as arch/x86/kvm/x86.c kvm_emulate_hypercall answers them (ABI-FACTS §1).
 import {
-  KVM_CLOCK_PAIRING_WALLCLOCK, KVM_CPUID, KVM_FEATURE, KVM_HC, KVM_HINTS, KVM_HYPERCALLS, KVM_MSR_LAYOUTS, MSR_KVM,
-  decodeMapGpaAttrs, kvmErrorResult, kvmHypercallInputs, kvmResult, reservedBits, signatureToRegs,
+  KVM_CLOCK_PAIRING_WALLCLOCK, KVM_CPUID, KVM_ERRNO, KVM_FEATURE, KVM_HC, KVM_HINTS, KVM_HYPERCALLS, KVM_MSR_LAYOUTS, MSR_KVM,
+  decodeMapGpaAttrs, kvmHypercallInputs, kvmResult, reservedBits, signatureToRegs,
   type KvmErrnoName, type KvmFeatureName, type KvmMsrName,
   kvmAbi,
 } from '@pvkit/shared-abi';
-import type { CpuidResult, VcpuApi } from '../cpu/types.js';
+import { GPR, type CpuidResult, type VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { Personality, StateError, bigOf, callerBits, guestTsc, hexOf, tryWrite, wakeVcpu } from './common.js';
+import {
+  Personality, StateError, bigOf, callerBits, guestTsc, hexOf, hypercallTable, setSignedResult, smallNr, tryWrite, wakeVcpu,
+} from './common.js';
 import { KvmClock } from './kvm-clock.js';
 
 /**
@@ -44,6 +46,12 @@ const HC_FEATURE: Partial<Record<number, KvmFeatureName>> = {
 const GP_ON_RESERVED: ReadonlySet<KvmMsrName> = new Set<KvmMsrName>([
   'ASYNC_PF_EN', 'STEAL_TIME', 'PV_EOI_EN', 'POLL_CONTROL', 'ASYNC_PF_INT', 'MIGRATION_CONTROL',
 ]);
+
+/** KVM_HYPERCALLS by number (x86.c's switch on nr). */
+const HC_BY_NR = hypercallTable(KVM_HYPERCALLS);
+
+/** KVM_CPUID_SIGNATURE EBX/ECX/EDX ("KVMKVMKVM\0\0\0", asm/kvm_para.h), computed once. */
+const KVM_SIG = signatureToRegs(KVM_CPUID.signature);
 
 const MSR_BY_INDEX = new Map<number, KvmMsrName>((Object.keys(MSR_KVM) as KvmMsrName[]).map((k) => [MSR_KVM[k], k]));
 
@@ -129,14 +137,21 @@ export class KvmPersonality extends Personality {
     return [this.base, this.base + KVM_CPUID.maxLeafOffset];
   }
 
+  /** The two leaves depend only on options fixed at construction: built once, shared and frozen. */
+  private leaves: readonly [CpuidResult, CpuidResult] | undefined;
+
   cpuidLeaf(_v: VcpuApi, leaf: number): CpuidResult {
-    if (leaf === this.base) {
-      const s = signatureToRegs(KVM_CPUID.signature);
-      return { eax: this.base + KVM_CPUID.maxLeafOffset, ebx: s.ebx, ecx: s.ecx, edx: s.edx };
-    }
+    const l = (this.leaves ??= this.buildLeaves());
+    return leaf === this.base ? l[0] : l[1];
+  }
+
+  private buildLeaves(): readonly [CpuidResult, CpuidResult] {
     let eax = 0;
     for (const f of this.features) eax |= 1 << KVM_FEATURE[f];
-    return { eax: eax >>> 0, ebx: 0, ecx: 0, edx: this.realtimeHint ? 1 << KVM_HINTS.REALTIME : 0 };
+    return [
+      Object.freeze({ eax: this.base + KVM_CPUID.maxLeafOffset, ebx: KVM_SIG.ebx, ecx: KVM_SIG.ecx, edx: KVM_SIG.edx }),
+      Object.freeze({ eax: eax >>> 0, ebx: 0, ecx: 0, edx: this.realtimeHint ? 1 << KVM_HINTS.REALTIME : 0 }),
+    ];
   }
 
   private key(v: VcpuApi, name: KvmMsrName): string {
@@ -182,36 +197,45 @@ export class KvmPersonality extends Personality {
 
   call(v: VcpuApi, _insn: HypercallInsn): 'handled' {
     const bits = callerBits(v);
-    const { nr, args } = kvmHypercallInputs((r) => v.getReg(r), bits);
-    const ret = this.dispatch(v, nr, args as [bigint, bigint, bigint, bigint], bits);
-    v.setReg('rax', typeof ret === 'string' ? kvmErrorResult(ret, bits) : kvmResult(ret, bits));
+    const ret = this.dispatch(v, smallNr(v, GPR.rax, bits), bits);
+    setSignedResult(v, typeof ret === 'string' ? -KVM_ERRNO[ret] : ret, bits, kvmResult);
     return 'handled';
   }
 
-  /** The switch of ____kvm_emulate_hypercall: a signed result or an error name. */
-  private dispatch(v: VcpuApi, nr: bigint, a: [bigint, bigint, bigint, bigint], bits: 64 | 32): bigint | KvmErrnoName {
+  /** a0..a3 as KVM reads them (kvmHypercallInputs: RBX, RCX, RDX, RSI masked to the caller's width). */
+  private args(v: VcpuApi, bits: 64 | 32): [bigint, bigint, bigint, bigint] {
+    return kvmHypercallInputs((r) => v.getReg(r), bits).args as [bigint, bigint, bigint, bigint];
+  }
+
+  /**
+   * The switch of ____kvm_emulate_hypercall: a signed result or an error name. `nr` is RAX at the caller's
+   * width when it is at most 0xffff, else -1 (no such call); arguments are read only by the calls that take them.
+   */
+  private dispatch(v: VcpuApi, nr: number, bits: 64 | 32): number | bigint | KvmErrnoName {
     if (v.cpl !== 0) return 'EPERM'; // x86.c: if (cpl) { ret = -KVM_EPERM; goto out; }
-    const def = nr <= 0xffffn ? KVM_HYPERCALLS.find((h) => BigInt(h.nr) === nr) : undefined;
+    const def = nr >= 0 && nr < HC_BY_NR.length ? HC_BY_NR[nr] : undefined;
     if (def === undefined) return 'ENOSYS';
     if (def.bits !== undefined && !def.bits.includes(bits)) return 'ENOSYS';
     const gate = HC_FEATURE[def.nr];
     if (gate !== undefined && !this.pvHas(gate)) return 'ENOSYS';
     switch (def.nr) {
       case KVM_HC.VAPIC_POLL_IRQ:
-        return 0n;
+        return 0;
       case KVM_HC.KICK_CPU: {
+        const a = this.args(v, bits);
         const t = this.vcpuByApicId(a[1]);
         if (t !== undefined) wakeVcpu(t);
         this.events.push({ call: 'KICK_CPU', vcpu: v.id, args: a.slice(0, 2), targets: t ? [t.id] : [] });
         return 0n;
       }
       case KVM_HC.SEND_IPI:
-        return this.sendIpi(v, a, bits);
+        return this.sendIpi(v, this.args(v, bits), bits);
       case KVM_HC.SCHED_YIELD:
-        this.events.push({ call: 'SCHED_YIELD', vcpu: v.id, args: a.slice(0, 1) });
+        this.events.push({ call: 'SCHED_YIELD', vcpu: v.id, args: this.args(v, bits).slice(0, 1) });
         return 0n;
       case KVM_HC.MAP_GPA_RANGE: {
         if (!this.exitOnMapGpaRange) return 'ENOSYS'; // user_exit_on_hypercall() false
+        const a = this.args(v, bits);
         const [gpa, npages, attrs] = a;
         // x86.c: !PAGE_ALIGNED(gpa) || !npages || gfn + npages wraps -> -KVM_EINVAL; attrs checked as the ABI data says.
         if ((gpa & 0xfffn) !== 0n || npages === 0n || (gpa >> 12n) + npages >= 1n << 52n) return 'EINVAL';
@@ -225,6 +249,7 @@ export class KvmPersonality extends Personality {
       }
       case KVM_HC.CLOCK_PAIRING: {
         // x86.c kvm_pv_clock_pairing
+        const a = this.args(v, bits);
         if (a[1] !== BigInt(KVM_CLOCK_PAIRING_WALLCLOCK) || !this.hostClocksourceTsc) return 'EOPNOTSUPP';
         return tryWrite(this.memory, a[0], this.clock.pairing(guestTsc(v))) ? 0n : 'EFAULT';
       }
@@ -235,27 +260,35 @@ export class KvmPersonality extends Personality {
 
   /** APIC ID = vCPU id in this emulator (KVM's default xAPIC IDs for a VMM that numbers vCPUs from 0). */
   private vcpuByApicId(id: bigint): VcpuApi | undefined {
-    return id < 256n ? this.vm?.vcpus.find((x) => BigInt(x.id) === id) : undefined;
+    return id < 256n ? this.vcpuByApicNum(Number(id)) : undefined;
+  }
+
+  private vcpuByApicNum(id: number): VcpuApi | undefined {
+    if (id >= 256) return undefined;
+    for (const x of this.vm?.vcpus ?? []) if (x.id === id) return x;
+    return undefined;
   }
 
   /**
    * lapic.c kvm_pv_send_ipi: bitmap low covers APIC IDs min..min+N-1, high min+N..min+2N-1, N = 64 for a
    * 64-bit caller, 32 for a 32-bit one (the registers were masked to 32 bits); returns the vCPUs delivered to.
    */
-  private sendIpi(v: VcpuApi, a: [bigint, bigint, bigint, bigint], bits: 64 | 32): bigint {
+  private sendIpi(v: VcpuApi, a: [bigint, bigint, bigint, bigint], bits: 64 | 32): number {
     const [low, high, min] = a;
-    const n = BigInt(bits);
+    const base = Number(min & 0xffffffffn); // + at most 127 stays exact in a double
     const targets: number[] = [];
-    [low, high].forEach((bitmap, half) => {
-      for (let i = 0n; i < n; i++) {
-        if (((bitmap >> i) & 1n) === 0n) continue;
-        const t = this.vcpuByApicId((min & 0xffffffffn) + BigInt(half) * n + i);
+    for (let half = 0; half < 2; half++) {
+      const bitmap = half === 0 ? low : high;
+      const w = [Number(bitmap & 0xffffffffn), Number((bitmap >> 32n) & 0xffffffffn)]; // 32-bit words of the bitmap
+      for (let i = 0; i < bits; i++) {
+        if (((w[i >> 5]! >>> (i & 31)) & 1) === 0) continue;
+        const t = this.vcpuByApicNum(base + half * bits + i);
         if (t === undefined) continue;
         targets.push(t.id);
         wakeVcpu(t); // an interrupt wakes a vCPU halted in HLT
       }
-    });
+    }
     this.events.push({ call: 'SEND_IPI', vcpu: v.id, args: a, targets });
-    return BigInt(targets.length);
+    return targets.length;
   }
 }

@@ -13,6 +13,9 @@ import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
 import { M32, Personality, StateError, bigOf, callerBits, hcAccess, hexOf, tryWrite } from './common.js';
 
+/** PVIO_SIGNATURE as EBX/ECX/EDX (spec §1 leaf B+0), computed once. */
+const PVIO_SIG = signatureToRegs(PVIO_SIGNATURE);
+
 /**
  * Features offered by default. ANY_INSN is not: the engine #UD-patches the foreign instruction before any hook
  * sees it (host/src/cpu/ops-sys.ts), so this host cannot promise "no #UD, no patching".
@@ -89,10 +92,7 @@ export class PvioPersonality extends Personality {
   cpuidLeaf(_v: VcpuApi, leaf: number): CpuidResult {
     // Leaf layout: PVIO_CPUID_LEAVES (spec §1).
     switch (leaf - this.base) {
-      case 0: {
-        const s = signatureToRegs(PVIO_SIGNATURE);
-        return { eax: this.base + PVIO_MAX_LEAF_OFFSET, ebx: s.ebx, ecx: s.ecx, edx: s.edx };
-      }
+      case 0: return { eax: this.base + PVIO_MAX_LEAF_OFFSET, ebx: PVIO_SIG.ebx, ecx: PVIO_SIG.ecx, edx: PVIO_SIG.edx };
       case 1: {
         let eax = 0;
         for (const f of this.features) eax |= 1 << PVIO_FEATURE[f];

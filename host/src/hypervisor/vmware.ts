@@ -13,6 +13,14 @@ import type { CpuidResult, VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
 import { M32, Personality, type HvVm } from './common.js';
 
+/** VMWARE_CPUID signature "VMwareVMware" (asm/vmware.h), computed once. */
+const VMW_SIG = signatureToRegs(VMWARE_CPUID.signature);
+/** CPUID 0x40000010 ECX bit of the native hypercall form per vendor (asm/vmware.h CPUID_VMWARE_FEATURES_ECX_VMCALL/VMMCALL). */
+const FORM_BIT = {
+  intel: 1 << VMWARE_FEATURES.find((f) => f.name === 'CPUID_VMWARE_FEATURES_ECX_VMCALL')!.bit,
+  amd: 1 << VMWARE_FEATURES.find((f) => f.name === 'CPUID_VMWARE_FEATURES_ECX_VMMCALL')!.bit,
+} as const;
+
 /** QEMU vmport.c: only 4-byte accesses reach the handler; the port range covers the 4 bytes of `in eax, dx`. */
 const PORT_SPAN = 4;
 
@@ -69,16 +77,9 @@ export class VmwarePersonality extends Personality {
   }
 
   cpuidLeaf(v: VcpuApi, leaf: number): CpuidResult {
-    if (leaf === this.base) {
-      const s = signatureToRegs(VMWARE_CPUID.signature);
-      return { eax: CPUID_VMWARE_FEATURES_LEAF, ebx: s.ebx, ecx: s.ecx, edx: s.edx };
-    }
+    if (leaf === this.base) return { eax: CPUID_VMWARE_FEATURES_LEAF, ebx: VMW_SIG.ebx, ecx: VMW_SIG.ecx, edx: VMW_SIG.edx };
     if (leaf !== CPUID_VMWARE_FEATURES_LEAF) return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
-    let ecx = 0;
-    if (this.hypercallForm === 'native') {
-      const want = v.vendor === 'intel' ? 'CPUID_VMWARE_FEATURES_ECX_VMCALL' : 'CPUID_VMWARE_FEATURES_ECX_VMMCALL';
-      ecx = 1 << VMWARE_FEATURES.find((f) => f.name === want)!.bit;
-    }
+    const ecx = this.hypercallForm === 'native' ? (v.vendor === 'intel' ? FORM_BIT.intel : FORM_BIT.amd) : 0;
     return { eax: Number(this.tscHz / 1000n) >>> 0, ebx: Math.floor(this.apicBusHz / 1000) >>> 0, ecx, edx: 0 };
   }
 

@@ -4,12 +4,14 @@
 import {
   CONSOLEIO, HVMOP, SCHEDOP, XENVER, XEN_CONVENTION_X64, XEN_CONVENTION_X86, XEN_CPUID, XEN_CPUID_MAX_NUM_LEAVES,
   XEN_HC, XEN_HVM_CPUID, XEN_HYPERCALLS, XEN_HYPERCALL_MSR_READ_VALUE, decodeXenHypercallMsr, signatureToRegs,
-  xenErrorResult, xenHypercallPage, xenLayout, xenResult, xenSignatureEax, type Gpr, type XenErrnoName,
+  XEN_ERRNO, xenHypercallPage, xenLayout, xenResult, xenSignatureEax, type Gpr, type XenErrnoName,
   xenAbi,
 } from '@pvkit/shared-abi';
-import type { CpuidResult, VcpuApi, Vendor } from '../cpu/types.js';
+import { GPR, type CpuidResult, type VcpuApi, type Vendor } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import { Personality, bigOf, callerBits, haltVcpu, hexOf, tryRead, tryWrite } from './common.js';
+import {
+  Personality, bigOf, callerBits, haltVcpu, hexOf, hypercallTable, regIs, setSignedResult, smallNr, tryRead, tryWrite,
+} from './common.js';
 
 /** Debug Xen's clobber values (xen/arch/x86/include/asm/hypercall.h clobber_regs). */
 export const XEN_CLOBBER_64 = 0xdeadbeefdeadf00dn;
@@ -20,8 +22,25 @@ export const XEN_CLOBBER_32 = 0xdeadf00dn;
  * DOMID_SELF = 0x7FF0 (xen/xen.h). HVM_NR_PARAMS 39 (xen/hvm/params.h, 4.17; UNVERIFIED for other versions).
  */
 const HVM_PARAM_SIZE = 16;
+
 export const XEN_DOMID_SELF = 0x7ff0;
 export const XEN_HVM_NR_PARAMS = 39;
+
+/** 32-bit register names map onto the 64-bit registers VcpuApi knows. */
+const REG64: Readonly<Record<string, 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi'>> = { eax: 'rax', ebx: 'rbx', ecx: 'rcx', edx: 'rdx', esi: 'rsi', edi: 'rdi' };
+function reg64(r: Gpr): 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10' {
+  return (REG64[r] ?? r) as 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10';
+}
+
+/** XEN_HYPERCALLS by number (hvm_hypercall_table). */
+const HC_BY_NR = hypercallTable(XEN_HYPERCALLS);
+/** Xen's conventions name plain registers (no hi:lo pairs): the argument registers as GPR indices, per width. */
+const ARG_REGS = {
+  64: (XEN_CONVENTION_X64.args as readonly Gpr[]).map((r) => GPR[reg64(r)]),
+  32: (XEN_CONVENTION_X86.args as readonly Gpr[]).map((r) => GPR[reg64(r)]),
+} as const;
+/** "XenVMMXenVMM" (arch-x86/cpuid.h XEN_CPUID_SIGNATURE_E[BCD]X), computed once. */
+const XEN_SIG = signatureToRegs(XEN_CPUID.signature);
 
 export interface XenOptions {
   /** Viridian layout: CPUID base 0x40000100, hypercall MSR 0x40000200 (Hyper-V leaves/MSRs below). */
@@ -46,6 +65,8 @@ export class XenPersonality extends Personality {
   readonly base: number;
   readonly msrBase: number;
   readonly leafLimit: number;
+  /** Leaf base+0 EAX (xenSignatureEax of base and limit). */
+  private readonly sigEax: number;
   readonly version: { major: number; minor: number };
   readonly domid: number;
   readonly tscKhz: number;
@@ -67,7 +88,7 @@ export class XenPersonality extends Personality {
     this.base = opts.base ?? lay.cpuidBase;
     this.msrBase = lay.msrBase;
     this.leafLimit = opts.leafLimit ?? XEN_CPUID_MAX_NUM_LEAVES;
-    xenSignatureEax(this.base, this.leafLimit); // validates the limit (AbiError)
+    this.sigEax = xenSignatureEax(this.base, this.leafLimit); // validates the limit (AbiError)
     this.version = opts.version ?? { major: 4, minor: 17 };
     this.domid = opts.domid ?? 1;
     this.tscKhz = opts.tscKhz ?? 1_000_000;
@@ -84,10 +105,7 @@ export class XenPersonality extends Personality {
     const z = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
     if (off > this.leafLimit) return z; // leaves above the limit read as zero (cpuid.c)
     switch (off) {
-      case 0: {
-        const s = signatureToRegs(XEN_CPUID.signature);
-        return { eax: xenSignatureEax(this.base, this.leafLimit), ebx: s.ebx, ecx: s.ecx, edx: s.edx };
-      }
+      case 0: return { eax: this.sigEax, ebx: XEN_SIG.ebx, ecx: XEN_SIG.ecx, edx: XEN_SIG.edx };
       case 1: return { ...z, eax: ((this.version.major << 16) | this.version.minor) >>> 0 };
       case 2: return { eax: 1, ebx: this.msrBase, ecx: 0, edx: 0 }; // 1 hypercall page; ECX PRESERVE_AD is PV only
       case 3: return subleaf === 0 ? { eax: 0, ebx: 0, ecx: this.tscKhz, edx: 0 } : subleaf === 2 ? { ...z, eax: this.tscKhz } : z;
@@ -144,45 +162,48 @@ export class XenPersonality extends Personality {
 
   call(v: VcpuApi, _insn: HypercallInsn): 'handled' {
     const bits = callerBits(v);
-    const conv = bits === 64 ? XEN_CONVENTION_X64 : XEN_CONVENTION_X86;
-    const m = bits === 64 ? (1n << 64n) - 1n : 0xffffffffn;
-    // Xen's conventions name plain registers (no hi:lo pairs), so every Slot here is a Gpr.
-    const args = conv.args as readonly Gpr[];
-    const argv = args.map((r) => v.getReg(reg64(r)) & m);
-    const nr = v.getReg('rax') & m;
-    const ret = this.dispatch(v, nr, argv, bits);
-    v.setReg('rax', typeof ret === 'string' ? xenErrorResult(ret, bits) : xenResult(ret, bits));
+    const nr = smallNr(v, GPR.rax, bits); // -1: above every table entry
+    const ret = this.dispatch(v, nr, bits);
+    setSignedResult(v, typeof ret === 'string' ? -XEN_ERRNO[ret] : ret, bits, xenResult);
     // Debug Xen clobbers the argument registers it used unless the result is -ENOSYS (hypercall.h clobber_regs).
     if (this.debugClobber && ret !== 'ENOSYS') {
-      const def = XEN_HYPERCALLS.find((h) => BigInt(h.nr) === nr);
-      for (const r of args.slice(0, def?.args.length ?? 0)) v.setReg(reg64(r), bits === 64 ? XEN_CLOBBER_64 : XEN_CLOBBER_32);
+      const def = nr >= 0 ? HC_BY_NR[nr] : undefined;
+      const regs = ARG_REGS[bits];
+      for (let i = 0; i < (def?.args.length ?? 0) && i < regs.length; i++) v.setReg(regs[i]!, bits === 64 ? XEN_CLOBBER_64 : XEN_CLOBBER_32);
     }
     return 'handled';
   }
 
-  private dispatch(v: VcpuApi, nr: bigint, a: bigint[], bits: 64 | 32): bigint | XenErrnoName {
+  /** Argument `i` masked to the caller's width (read only by the calls that need the value). */
+  private arg(v: VcpuApi, i: number, bits: 64 | 32): bigint {
+    const r = v.getReg(ARG_REGS[bits][i]!);
+    return bits === 64 ? r : r & 0xffffffffn;
+  }
+
+  /** `nr`: RAX at the caller's width when at most 0xffff, else -1 (no such call). */
+  private dispatch(v: VcpuApi, nr: number, bits: 64 | 32): number | bigint | XenErrnoName {
     if (v.cpl !== 0) return 'EPERM'; // hvm_hypercall: CPL != 0 -> -EPERM
-    const def = XEN_HYPERCALLS.find((h) => BigInt(h.nr) === nr);
+    const def = nr >= 0 && nr < HC_BY_NR.length ? HC_BY_NR[nr] : undefined;
     if (def === undefined || (def.bits !== undefined && !def.bits.includes(bits))) return 'ENOSYS';
-    const [a0 = 0n, a1 = 0n, a2 = 0n] = a;
+    const a0 = ARG_REGS[bits][0]!; // the sub-command register
     switch (def.nr) {
       case XEN_HC.xen_version:
-        return a0 === BigInt(XENVER.version) ? BigInt((this.version.major << 16) | this.version.minor) : 'ENOSYS';
+        return regIs(v, a0, bits, XENVER.version) ? (this.version.major << 16) | this.version.minor : 'ENOSYS'; // int32 like BigInt(...) before
       case XEN_HC.console_io:
-        return this.consoleIo(a0, a1, a2);
+        return this.consoleIo(this.arg(v, 0, bits), this.arg(v, 1, bits), this.arg(v, 2, bits));
       case XEN_HC.sched_op:
-        if (a0 === BigInt(SCHEDOP.yield)) {
+        if (regIs(v, a0, bits, SCHEDOP.yield)) {
           this.schedOps.push({ vcpu: v.id, cmd: SCHEDOP.yield });
-          return 0n;
+          return 0;
         }
-        if (a0 === BigInt(SCHEDOP.block)) {
+        if (regIs(v, a0, bits, SCHEDOP.block)) {
           this.schedOps.push({ vcpu: v.id, cmd: SCHEDOP.block });
           haltVcpu(v); // blocks until an event (here: until the host wakes it)
-          return 0n;
+          return 0;
         }
         return 'ENOSYS';
       case XEN_HC.hvm_op:
-        return this.hvmParam(a0, a1);
+        return this.hvmParam(this.arg(v, 0, bits), this.arg(v, 1, bits));
       default:
         return 'ENOSYS';
     }
@@ -224,10 +245,4 @@ export class XenPersonality extends Personality {
     dv.setBigUint64(8, this.params.get(index) ?? 0n, true);
     return tryWrite(this.memory, arg, raw) ? 0n : 'EFAULT';
   }
-}
-
-/** 32-bit register names map onto the 64-bit registers VcpuApi knows. */
-function reg64(r: Gpr): 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10' {
-  const m: Record<string, 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi'> = { eax: 'rax', ebx: 'rbx', ecx: 'rcx', edx: 'rdx', esi: 'rsi', edi: 'rdi' };
-  return (m[r] ?? r) as 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10';
 }

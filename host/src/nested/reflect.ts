@@ -48,6 +48,19 @@ function overridden(v: Vcpu, regs: Partial<Record<GprName, bigint>>): VcpuApi {
       ov.delete(idx(r));
       v.setReg(r, x);
     },
+    // Number access sees the same overrides (the value as getReg gives it, split into halves).
+    getReg32: (i) => {
+      const o = ov.get(i);
+      return o === undefined ? v.getReg32(i) : Number(BigInt.asUintN(32, o));
+    },
+    getRegHi: (i) => {
+      const o = ov.get(i);
+      return o === undefined ? v.getRegHi(i) : Number(BigInt.asUintN(64, o) >> 32n);
+    },
+    setRegParts: (i, lo, hi) => {
+      v.setRegParts(i, lo, hi);
+      ov.delete(i);
+    },
   };
 }
 

@@ -2,7 +2,7 @@
 // of struct kvm_run into the emulator's Exit union, plus completion of exits that need an answer.
 import type { Exit } from '../../exits.js';
 import type { Cpl, GprName, Vendor, VcpuApi } from '../../cpu/types.js';
-import { GPR_NAMES } from '../../cpu/types.js';
+import { GPR_NAMES, checkHalf, isHalf } from '../../cpu/types.js';
 import {
   KVM_EXIT, KVM_EXIT_IO_OUT, KVM_IOCTL, KVM_SYNC_X86_REGS, KVM_REGS_ORDER, KVM_REGS_SIZE, KVM_SREGS_SIZE, RUN_OFF,
 } from './abi.js';
@@ -148,6 +148,34 @@ export class KvmVcpu implements VcpuApi {
     const off = this.offOf(r);
     this.load();
     this.rv.setBigUint64(off, BigInt.asUintN(64, value), true);
+    this.regState = 'dirty';
+  }
+
+  /** Byte offset of GPR index i (0..15) in kvm_regs (VcpuApi number access). */
+  private offOfIndex(i: number): number {
+    const off = (i | 0) === i ? GPR_OFF[i] : undefined;
+    if (off === undefined) throw new RangeError(`vcpu ${this.id}: register index: expected 0..15, got ${String(i)}`);
+    return off;
+  }
+
+  getReg32(i: number): number {
+    const off = this.offOfIndex(i);
+    this.load();
+    return this.rv.getUint32(off, true);
+  }
+
+  getRegHi(i: number): number {
+    const off = this.offOfIndex(i);
+    this.load();
+    return this.rv.getUint32(off + 4, true);
+  }
+
+  setRegParts(i: number, lo: number, hi: number): void {
+    const off = this.offOfIndex(i);
+    if (!isHalf(lo) || !isHalf(hi)) checkHalf(`vcpu ${this.id}: setRegParts(${i}) ${isHalf(lo) ? 'hi' : 'lo'}`, isHalf(lo) ? hi : lo);
+    this.load();
+    this.rv.setUint32(off, lo >>> 0, true);
+    this.rv.setUint32(off + 4, hi >>> 0, true);
     this.regState = 'dirty';
   }
 
