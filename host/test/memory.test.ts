@@ -43,7 +43,7 @@ describe('GuestMemory', () => {
     const cache = new DecodeCache(m);
     const nop = decode(Uint8Array.of(0x90), 1, true);
     if (!nop.ok) throw new Error('decode');
-    const insn = { exec: compile(nop.d), len: 1, d: nop.d };
+    const insn = { exec: compile(nop.d), len: 1, d: nop.d, term: false, hits: 0 };
     cache.put(0x1000, true, insn);
     cache.put(0x2000, true, insn);
     cache.put(0x2fff, true, { ...insn, len: 2 }); // straddles into page 3

@@ -2,11 +2,12 @@
 // the host emulator; all GPRs, CF PF AF ZF SF OF DF and the scratch memory are compared. Defined results must
 // match exactly (except the reported known issues in native/known.ts); undefined ones are summarised.
 // A second batch runs chains of several ops, where lazy-flag and register-forwarding bugs show.
+// Both engines are compared with the CPU: compiled blocks (compiled at first entry) and the interpreter.
 // PVKIT_DIFF_SEED / PVKIT_DIFF_COUNT vary the batch.
 import { describe, expect, it } from 'vitest';
 import { assembleSnippets, hasGnuAs } from './native/assemble.js';
 import { type Mismatch, compareCase, mismatchTable, undefinedSummary } from './native/compare.js';
-import { EmulatorRunner } from './native/emulator.js';
+import { ENGINES, EmulatorRunner } from './native/emulator.js';
 import { generateCases, type GenCase } from './native/generator.js';
 import { type HarnessBuild, type MachineCase, buildHarness, runNative } from './native/harness.js';
 import { FIXED_ISSUES, KNOWN_ISSUES, type Repro, knownIssueOf } from './native/known.js';
@@ -24,6 +25,14 @@ for (const bits of [64, 32] as const) {
   if (!b.ok) console.warn(`native ${bits}-bit differential tests skipped: ${b.reason}`);
 }
 
+/** Every case on both engines against the native results; each mismatch names its engine. */
+function compareEngines(bits: Bits, cases: readonly GenCase[], machine: readonly MachineCase[], nat: ReturnType<typeof runNative>): Mismatch[] {
+  return ENGINES.flatMap((engine) => {
+    const emu = new EmulatorRunner(bits, 1000, 0, engine).runAll(machine);
+    return cases.flatMap((c, i) => compareCase(c, bits, nat[i]!, emu[i]!).map((m) => ({ ...m, engine })));
+  });
+}
+
 function toMachine(c: GenCase, code: Uint8Array): MachineCase {
   return { code, regs: c.regs, flags: c.flags, scratch: c.scratch };
 }
@@ -38,8 +47,7 @@ describe.each([64, 32] as const)('emulator vs native CPU, %i-bit', (bits) => {
     const codes = assembleSnippets(cases.map((c) => c.asm), bits);
     const machine = cases.map((c, i) => toMachine(c, codes[i]!));
     const nat = runNative(build, machine);
-    const emu = new EmulatorRunner(bits).runAll(machine);
-    const all = cases.flatMap((c, i) => compareCase(c, bits, nat[i]!, emu[i]!));
+    const all = compareEngines(bits, cases, machine, nat);
     const defined = all.filter((m) => m.severity === 'defined');
     const known = defined.filter((m) => knownIssueOf(m) !== undefined);
     const unknown = defined.filter((m) => knownIssueOf(m) === undefined);
@@ -53,7 +61,7 @@ describe.each([64, 32] as const)('emulator vs native CPU, %i-bit', (bits) => {
     if (undef.length) report.push('undefined results (SDM) where this CPU and the emulator differ:', undefinedSummary(undef, cases));
     if (unknown.length) report.push('MISMATCHES IN DEFINED RESULTS:', mismatchTable(unknown, bits));
     console.log(report.join('\n\n'));
-    expect(unknown.map((m) => `#${m.c.id} ${m.c.asm.join('; ')}: ${m.what}`)).toEqual([]);
+    expect(unknown.map((m) => `#${m.c.id} [${m.engine}] ${m.c.asm.join('; ')}: ${m.what}`)).toEqual([]);
   });
 
   it.skipIf(!ready)(`matches the CPU on ${CHAINS} chains of 2..6 ops (flags and values flowing between instructions)`, () => {
@@ -65,14 +73,13 @@ describe.each([64, 32] as const)('emulator vs native CPU, %i-bit', (bits) => {
     const codes = assembleSnippets(cases.map((c) => c.asm), bits);
     const machine = cases.map((c, i) => toMachine(c, codes[i]!));
     const nat = runNative(build, machine);
-    const emu = new EmulatorRunner(bits).runAll(machine);
-    const all = cases.flatMap((c, i) => compareCase(c, bits, nat[i]!, emu[i]!));
+    const all = compareEngines(bits, cases, machine, nat);
     const defined = all.filter((m) => m.severity === 'defined');
     const lines = cases.reduce((n, c) => n + c.asm.length, 0);
     console.log(`${bits}-bit chains: ${cases.length} cases, ${lines} instructions, avoiding [${avoidTags.join(', ')}]: ` +
       `${defined.length} mismatches in defined results, ${all.length - defined.length} in undefined ones (final flags)`);
     if (defined.length) console.log(mismatchTable(defined, bits));
-    expect(defined.map((m) => `#${m.c.id} ${m.c.asm.join('; ')}: ${m.what}`)).toEqual([]);
+    expect(defined.map((m) => `#${m.c.id} [${m.engine}] ${m.c.asm.join('; ')}: ${m.what}`)).toEqual([]);
   });
 
   it.skipIf(!ready)('keeps a documented list of the SDM-undefined results it tolerates', () => {

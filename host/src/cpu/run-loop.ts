@@ -1,12 +1,13 @@
 // The vCPU run loop: instruction fetch + decode into the shared cache, and execution of cached closures
 // until an exit or the instruction budget. Everything the guest does that throws becomes a typed exit.
 import type { Exit } from '../exits.js';
-import type { CachedInsn } from './cache.js';
+import { DecodeCache, type CachedInsn } from './cache.js';
 import { decode } from './decode.js';
 import { compile } from './compile.js';
 import { Fault, gp } from './fault.js';
 import { CANON_LOW_END } from './state.js';
 import type { Vcpu } from './vcpu.js';
+import { Block, buildBlock, endsBlock } from './jit/block.js';
 
 const TWO32 = 4294967296;
 const fetchBuf = new Uint8Array(16);
@@ -33,7 +34,7 @@ export function fetchInsn(c: Vcpu, ip: number): CachedInsn {
     }
     throw new Fault(14, `instruction fetch from 0x${a.toString(16)}: no RAM there`, 0x10, BigInt(a));
   }
-  const insn: CachedInsn = { exec: compile(res.d), len: res.d.len, d: res.d };
+  const insn: CachedInsn = { exec: compile(res.d), len: res.d.len, d: res.d, term: endsBlock(res.d), hits: 0 };
   c.cache.put(ip, c.mode64, insn);
   return insn;
 }
@@ -43,46 +44,71 @@ export function runVcpu(c: Vcpu, max: number): Exit | undefined {
   // Waiting for an answer that was not given: re-executing reports the same exit again.
   const cache = c.cache;
   const start = c.icount;
-  let prev: CachedInsn | undefined;
-  let prevIp = 0;
+  let blk: Block | undefined; // the block that just ran (its successor links save the map lookup)
   try {
     while (c.icount - start < max) {
+      // ---- at a block head: run the compiled block, or count towards compiling one ----
       const ip = c.ip;
-      c.curIp = ip;
-      // Follow the previous instruction's cached successor (fall-through or last branch target) when it is
-      // still live; otherwise look the address up (and remember it for next time).
-      let insn: CachedInsn | undefined;
-      if (prev !== undefined) {
-        if (ip === prevIp + prev.len) {
-          insn = prev.next;
-          if (insn === undefined || insn.dead) insn = prev.next = cache.get(ip * 2 + (c.mode64 ? 1 : 0));
-        } else if (ip === prev.targetIp && prev.target !== undefined && !prev.target.dead) insn = prev.target;
-        else {
-          insn = cache.get(ip * 2 + (c.mode64 ? 1 : 0));
-          prev.targetIp = ip;
-          prev.target = insn;
-        }
-      } else insn = cache.get(ip * 2 + (c.mode64 ? 1 : 0));
-      if (insn === undefined) {
-        insn = fetchInsn(c, ip);
-        if (prev !== undefined) {
-          if (ip === prevIp + prev.len) prev.next = insn;
-          else prev.target = insn;
+      if (c.completions.length === 0) {
+        let b: Block | undefined;
+        if (blk !== undefined) {
+          if (blk.s0Ip === ip) b = blk.s0;
+          else if (blk.s1Ip === ip) b = blk.s1;
+          if (b === undefined || b.dead) {
+            b = cache.getBlock(ip * 2 + (c.mode64 ? 1 : 0));
+            if (b !== undefined) {
+              if (blk.s0Ip === -1 || blk.s0Ip === ip) { blk.s0Ip = ip; blk.s0 = b; } else { blk.s1Ip = ip; blk.s1 = b; }
+            }
+          }
+        } else b = cache.getBlock(ip * 2 + (c.mode64 ? 1 : 0));
+        if (b !== undefined) {
+          const left = max - (c.icount - start);
+          if (b.count <= left) {
+            b.runs++;
+            b.run(c, left);
+            if (c.exit !== undefined) return takeExit(c, start);
+            blk = b;
+            continue;
+          }
+        } else if (cache.hot > 0) {
+          c.curIp = ip;
+          const head = cache.get(ip * 2 + (c.mode64 ? 1 : 0)) ?? fetchInsn(c, ip);
+          if (head.hits >= 0 && ++head.hits >= cache.hot) {
+            const built = buildBlock(ip, c.mode64, (a) => cache.get(a * 2 + (c.mode64 ? 1 : 0)) ?? fetchInsn(c, a), DecodeCache.pagesOf);
+            if (built !== undefined) {
+              cache.putBlock(built);
+              continue;
+            }
+            head.hits = -1; // nothing to gain here: stay interpreted
+          }
         }
       }
-      const next = ip + insn.len;
-      c.nextIp = c.mode64 ? next : next % TWO32;
-      insn.exec(c);
-      c.ip = c.nextIp;
-      c.icount++;
-      prev = insn;
-      prevIp = ip;
-      if (c.completions.length !== 0) c.completions = [];
-      if (c.exit !== undefined) {
-        const e = c.exit;
-        c.exit = undefined;
-        c.executed = c.icount - start;
-        return e;
+      blk = undefined;
+      // ---- interpret up to the end of this block ----
+      let prev: CachedInsn | undefined;
+      while (c.icount - start < max) {
+        const ip = c.ip;
+        c.curIp = ip;
+        // Follow the previous instruction's cached successor when it is still live; otherwise look it up.
+        let insn: CachedInsn | undefined;
+        if (prev !== undefined) {
+          insn = prev.next;
+          if (insn === undefined || insn.dead) insn = prev.next = cache.get(ip * 2 + (c.mode64 ? 1 : 0));
+        } else insn = cache.get(ip * 2 + (c.mode64 ? 1 : 0));
+        if (insn === undefined) {
+          insn = fetchInsn(c, ip);
+          if (prev !== undefined) prev.next = insn;
+        }
+        const next = ip + insn.len;
+        const nextIp = c.mode64 ? next : next % TWO32;
+        c.nextIp = nextIp;
+        insn.exec(c);
+        c.ip = c.nextIp;
+        c.icount++;
+        prev = insn;
+        if (c.completions.length !== 0) c.completions = [];
+        if (c.exit !== undefined) return takeExit(c, start);
+        if (insn.term || c.nextIp !== nextIp) break; // a branch (taken or not) or a repeat: next block head
       }
     }
     c.executed = c.icount - start;
@@ -91,4 +117,11 @@ export function runVcpu(c: Vcpu, max: number): Exit | undefined {
     c.executed = c.icount - start;
     return c.exitFromError(err);
   }
+}
+
+function takeExit(c: Vcpu, start: number): Exit {
+  const e = c.exit!;
+  c.exit = undefined;
+  c.executed = c.icount - start;
+  return e;
 }

@@ -56,6 +56,8 @@ export interface Mismatch {
   readonly what: string;
   readonly native: string;
   readonly emulated: string;
+  /** Which emulator engine produced it (when several are compared). */
+  readonly engine?: string;
 }
 
 /** SIGFPE from the harness corresponds to an emulator #DE exit (vector 0). */
@@ -123,7 +125,7 @@ export function mismatchTable(rows: readonly Mismatch[], bits: Bits, limit = 40)
   for (const m of rows.slice(0, limit)) {
     const inputs = namedRegs(m.c, bits).map((i) => `${names[i]}=${hex(m.c.regs[i]!)}`);
     inputs.push(`fl=${flagText(m.c.flags)}`);
-    lines.push(`| ${m.c.id} | ${m.c.asm.join('; ')} | ${inputs.join(' ')} | ${m.what} | ${m.native} | ${m.emulated} |`);
+    lines.push(`| ${m.c.id} | ${m.c.asm.join('; ')} | ${inputs.join(' ')} | ${m.engine ? `[${m.engine}] ` : ''}${m.what} | ${m.native} | ${m.emulated} |`);
   }
   if (rows.length > limit) lines.push(`| ... | ${rows.length - limit} more | | | | |`);
   return lines.join('\n');

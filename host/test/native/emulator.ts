@@ -9,13 +9,18 @@ import { type Bits, CODE_BASE, CODE_SIZE, FLAG_MASK, SCRATCH_BASE, SCRATCH_PAGE,
 
 const HLT = 0xf4; // SDM Vol.2 HLT: F4
 
+/** Which execution engine runs the cases: compiled blocks from the first entry, or the interpreter only. */
+export type Engine = 'blocks' | 'interpreter';
+export const ENGINES: readonly Engine[] = ['blocks', 'interpreter'];
+
 export class EmulatorRunner {
   readonly vm: Vm;
   readonly vcpu: Vcpu;
   private readonly scratch: Uint8Array;
 
-  constructor(readonly bits: Bits, readonly budget = 1000, cpl: 0 | 3 = 0) {
+  constructor(readonly bits: Bits, readonly budget = 1000, cpl: 0 | 3 = 0, readonly engine: Engine = 'blocks') {
     this.vm = new Vm({ mode: bits === 64 ? 'long64' : 'prot32', vcpus: [{ cpl }] });
+    this.vm.cache.hot = engine === 'blocks' ? 1 : 0;
     this.vm.memory.addRam(CODE_BASE, CODE_SIZE, 'code');
     this.scratch = this.vm.memory.addRam(SCRATCH_BASE, SCRATCH_PAGE, 'scratch').bytes;
     this.vcpu = this.vm.vcpu(0);
