@@ -35,10 +35,8 @@ function reg64(r: Gpr): 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | '
 /** XEN_HYPERCALLS by number (hvm_hypercall_table). */
 const HC_BY_NR = hypercallTable(XEN_HYPERCALLS);
 /** Xen's conventions name plain registers (no hi:lo pairs): the argument registers as GPR indices, per width. */
-const ARG_REGS = {
-  64: (XEN_CONVENTION_X64.args as readonly Gpr[]).map((r) => GPR[reg64(r)]),
-  32: (XEN_CONVENTION_X86.args as readonly Gpr[]).map((r) => GPR[reg64(r)]),
-} as const;
+const ARG_REGS_64: readonly number[] = (XEN_CONVENTION_X64.args as readonly Gpr[]).map((r) => GPR[reg64(r)]);
+const ARG_REGS_32: readonly number[] = (XEN_CONVENTION_X86.args as readonly Gpr[]).map((r) => GPR[reg64(r)]);
 /** "XenVMMXenVMM" (arch-x86/cpuid.h XEN_CPUID_SIGNATURE_E[BCD]X), computed once. */
 const XEN_SIG = signatureToRegs(XEN_CPUID.signature);
 
@@ -68,6 +66,8 @@ export class XenPersonality extends Personality {
   /** Leaf base+0 EAX (xenSignatureEax of base and limit). */
   private readonly sigEax: number;
   readonly version: { major: number; minor: number };
+  /** XENVER_version's answer: major << 16 | minor. */
+  private readonly versionNr: number;
   readonly domid: number;
   readonly tscKhz: number;
   debugClobber: boolean;
@@ -89,7 +89,9 @@ export class XenPersonality extends Personality {
     this.msrBase = lay.msrBase;
     this.leafLimit = opts.leafLimit ?? XEN_CPUID_MAX_NUM_LEAVES;
     this.sigEax = xenSignatureEax(this.base, this.leafLimit); // validates the limit (AbiError)
-    this.version = opts.version ?? { major: 4, minor: 17 };
+    const ver = opts.version ?? { major: 4, minor: 17 };
+    this.version = Object.freeze({ major: ver.major, minor: ver.minor }); // a copy: versionNr cannot go stale
+    this.versionNr = (this.version.major << 16) | this.version.minor; // int32, as BigInt((major << 16) | minor) was
     this.domid = opts.domid ?? 1;
     this.tscKhz = opts.tscKhz ?? 1_000_000;
     this.debugClobber = opts.debugClobber ?? false;
@@ -168,7 +170,7 @@ export class XenPersonality extends Personality {
     // Debug Xen clobbers the argument registers it used unless the result is -ENOSYS (hypercall.h clobber_regs).
     if (this.debugClobber && ret !== 'ENOSYS') {
       const def = nr >= 0 ? HC_BY_NR[nr] : undefined;
-      const regs = ARG_REGS[bits];
+      const regs = bits === 64 ? ARG_REGS_64 : ARG_REGS_32;
       for (let i = 0; i < (def?.args.length ?? 0) && i < regs.length; i++) v.setReg(regs[i]!, bits === 64 ? XEN_CLOBBER_64 : XEN_CLOBBER_32);
     }
     return 'handled';
@@ -176,7 +178,7 @@ export class XenPersonality extends Personality {
 
   /** Argument `i` masked to the caller's width (read only by the calls that need the value). */
   private arg(v: VcpuApi, i: number, bits: 64 | 32): bigint {
-    const r = v.getReg(ARG_REGS[bits][i]!);
+    const r = v.getReg((bits === 64 ? ARG_REGS_64 : ARG_REGS_32)[i]!);
     return bits === 64 ? r : r & 0xffffffffn;
   }
 
@@ -185,10 +187,10 @@ export class XenPersonality extends Personality {
     if (v.cpl !== 0) return 'EPERM'; // hvm_hypercall: CPL != 0 -> -EPERM
     const def = nr >= 0 && nr < HC_BY_NR.length ? HC_BY_NR[nr] : undefined;
     if (def === undefined || (def.bits !== undefined && !def.bits.includes(bits))) return 'ENOSYS';
-    const a0 = ARG_REGS[bits][0]!; // the sub-command register
+    const a0 = bits === 64 ? ARG_REGS_64[0]! : ARG_REGS_32[0]!; // the sub-command register
     switch (def.nr) {
       case XEN_HC.xen_version:
-        return regIs(v, a0, bits, XENVER.version) ? (this.version.major << 16) | this.version.minor : 'ENOSYS'; // int32 like BigInt(...) before
+        return regIs(v, a0, bits, XENVER.version) ? this.versionNr : 'ENOSYS';
       case XEN_HC.console_io:
         return this.consoleIo(this.arg(v, 0, bits), this.arg(v, 1, bits), this.arg(v, 2, bits));
       case XEN_HC.sched_op:
