@@ -16,6 +16,9 @@ export const MSR_FS_BASE = 0xc0000100; // IA32_FS_BASE
 export const MSR_GS_BASE = 0xc0000101; // IA32_GS_BASE
 export const MSR_KERNEL_GS_BASE = 0xc0000102; // IA32_KERNEL_GS_BASE
 export const MSR_TSC_AUX = 0xc0000103; // IA32_TSC_AUX
+/** The native instruction bytes the #UD patcher writes (ABI-FACTS §1.3); writeBytes copies them. */
+const VMCALL_U8 = Uint8Array.from(VMCALL_BYTES);
+const VMMCALL_U8 = Uint8Array.from(VMMCALL_BYTES);
 /** EFER.LME bit 8, LMA bit 10 (SDM Vol. 3A 2.2.1). */
 const EFER_LONG = (1n << 8n) | (1n << 10n);
 
@@ -140,7 +143,7 @@ export function hypercall(insn: HypercallInsn): Exec {
     const native: HypercallInsn = c.vendor === 'intel' ? 'vmcall' : 'vmmcall';
     if (insn !== native) {
       if (!c.env.fixHypercallInsn) throw ud(`${insn.toUpperCase()} on an ${c.vendor === 'intel' ? 'Intel' : 'AMD'} vCPU (fix-hypercall quirk off)`);
-      const bytes = Uint8Array.from(native === 'vmcall' ? VMCALL_BYTES : VMMCALL_BYTES);
+      const bytes = native === 'vmcall' ? VMCALL_U8 : VMMCALL_U8;
       try {
         c.mem.writeBytes(c.curIp, bytes);
       } catch {

@@ -63,6 +63,13 @@ const MSR_PRIVILEGE: Readonly<Record<number, string>> = {
   [HV_X64_MSR.TIME_REF_COUNT]: 'HV_MSR_TIME_REF_COUNT_AVAILABLE',
 };
 
+/** One implemented call: input block size for a rep count, output block size, and the body (an HV_STATUS). */
+interface HvImpl {
+  inSize: (reps: number) => number;
+  outSize: number;
+  run: (v: VcpuApi, input: Uint8Array, out: bigint | undefined, from: number, to: number) => number;
+}
+
 export interface HvCallRecord {
   readonly vcpu: number;
   readonly code: number;
@@ -291,10 +298,16 @@ export class HypervPersonality extends Personality {
     return setResult(impl.run(v, input ?? new Uint8Array(0), outGpa, 0, 0), 0);
   }
 
+  /** implemented() per call code, built on first use: the bodies read the personality's state when they run. */
+  private readonly impls = new Map<number, HvImpl | undefined>();
+
+  private implemented(def: HvHypercallDef): HvImpl | undefined {
+    if (!this.impls.has(def.nr)) this.impls.set(def.nr, this.buildImpl(def));
+    return this.impls.get(def.nr);
+  }
+
   /** The calls this host implements: block sizes and a body returning an HV_STATUS. */
-  private implemented(def: HvHypercallDef):
-    | { inSize: (reps: number) => number; outSize: number; run: (v: VcpuApi, input: Uint8Array, out: bigint | undefined, from: number, to: number) => number }
-    | undefined {
+  private buildImpl(def: HvHypercallDef): HvImpl | undefined {
     switch (def.nr) {
       case HVCALL.NOTIFY_LONG_SPIN_WAIT:
         return { inSize: () => 8, outSize: 0, run: () => HV_STATUS.SUCCESS };
