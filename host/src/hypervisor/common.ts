@@ -7,7 +7,7 @@ import { Vcpu } from '../cpu/vcpu.js';
 import { MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_TSC, MSR_TSC_AUX } from '../cpu/ops-sys.js';
 import type { CpuidResult, HypervisorHooks, VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
-import type { CostCounters, CostKind } from '../cost/counters.js';
+import { COST_INDEX, type CostCounters } from '../cost/counters.js';
 import type { GuestMemory } from '../memory/memory.js';
 import type { IoRouter } from '../bus/types.js';
 import { MemoryError } from '../memory/memory.js';
@@ -139,6 +139,11 @@ export interface HooksOptions {
   unknownMsr?: 'gp' | 'exit';
 }
 
+/** Cost counter indices of the three hook kinds (CostCounters.bump: no name lookup per exit). */
+const CPUID_I = COST_INDEX.cpuid;
+const MSR_I = COST_INDEX.msr;
+const HYPERCALL_I = COST_INDEX.hypercall;
+
 /** Hooks for a set of cores with a hypercall router; used by single personalities and by the composition. */
 export class CoreHooks implements HypervisorHooks {
   counters: CostCounters | undefined;
@@ -153,9 +158,6 @@ export class CoreHooks implements HypervisorHooks {
     this.unknownMsr = opts.unknownMsr ?? 'gp';
   }
 
-  private count(kind: CostKind): void {
-    this.counters?.add(kind);
-  }
 
   /** CPUID ranges of the cores (flat lo, hi pairs), rebuilt only when cores() returns another array. */
   private rangesOf: readonly PersonalityCore[] | undefined;
@@ -180,7 +182,7 @@ export class CoreHooks implements HypervisorHooks {
   }
 
   cpuid(v: VcpuApi, leaf: number, subleaf: number): CpuidResult {
-    this.count('cpuid');
+    this.counters?.bump(CPUID_I);
     const l = leaf >>> 0;
     const c = this.cpuidOwner(l);
     if (c !== undefined) return c.cpuidLeaf(v, l, subleaf >>> 0);
@@ -190,7 +192,7 @@ export class CoreHooks implements HypervisorHooks {
 
   rdmsr(v: VcpuApi, index: number): bigint | 'gp' | undefined {
     if (isArchMsr(index)) return undefined;
-    this.count('msr');
+    this.counters?.bump(MSR_I);
     for (const c of this.cores()) {
       const r = c.readMsr(v, index >>> 0);
       if (r !== undefined) return r;
@@ -200,7 +202,7 @@ export class CoreHooks implements HypervisorHooks {
 
   wrmsr(v: VcpuApi, index: number, value: bigint): 'ok' | 'gp' | undefined {
     if (isArchMsr(index)) return undefined;
-    this.count('msr');
+    this.counters?.bump(MSR_I);
     for (const c of this.cores()) {
       const r = c.writeMsr(v, index >>> 0, value);
       if (r !== undefined) return r;
@@ -209,7 +211,7 @@ export class CoreHooks implements HypervisorHooks {
   }
 
   hypercall(v: VcpuApi, insn: HypercallInsn): 'handled' | undefined {
-    this.count('hypercall');
+    this.counters?.bump(HYPERCALL_I);
     const c = this.route(v, insn);
     return c?.call(v, insn);
   }
