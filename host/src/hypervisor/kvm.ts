@@ -154,8 +154,12 @@ export class KvmPersonality extends Personality {
     ];
   }
 
+  /** Map keys by vCPU id and MSR name, made once (MSR exits are hot; the keys are also the state() format). */
+  private readonly keys: Partial<Record<KvmMsrName, string>>[] = [];
+
   private key(v: VcpuApi, name: KvmMsrName): string {
-    return name === 'WALL_CLOCK' || name === 'WALL_CLOCK_NEW' ? `vm:${name}` : `${v.id}:${name}`;
+    const perVcpu = (this.keys[v.id] ??= {});
+    return (perVcpu[name] ??= name === 'WALL_CLOCK' || name === 'WALL_CLOCK_NEW' ? `vm:${name}` : `${v.id}:${name}`);
   }
 
   readMsr(v: VcpuApi, index: number): bigint | 'gp' | undefined {
