@@ -49,7 +49,7 @@ function imm32(r: () => number): number[] {
 function insn(r: () => number, mode64: boolean): number[] {
   const rex = mode64 && r() % 2 === 0 ? [0x40 | (r() % 16)] : [];
   const w = rex;
-  switch (r() % 22) {
+  switch (r() % 27) {
     case 0: case 1: { const ops = [0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x11, 0x19]; return [...w, ops[r() % ops.length]!, ...modrm(r, r())]; }
     case 2: return [...w, 0x83, ...modrm(r, r()), r() & 0xff];
     case 3: return [...w, 0x81, ...modrm(r, r()), ...imm32(r)];
@@ -69,6 +69,11 @@ function insn(r: () => number, mode64: boolean): number[] {
     case 18: return [...(mode64 ? [0x40 | (r() % 2)] : []), 0x58 + (r() % 8)];
     case 19: return [0x70 + (r() % 16), 2 + 2 * (r() % 2)]; // short forward skip over 2 or 4 bytes of NOPs
     case 20: return [...w, 0x0f, 0xaf, ...modrm(r, r())]; // IMUL: closure
+    case 21: return [...w, [0x88, 0x8a][r() % 2]!, ...modrm(r, r())];
+    case 22: return [...w, 0xc6, ...modrm(r, 0), r() & 0xff];
+    case 23: return [...w, 0x98 + (r() % 2)];
+    case 24: return [0xeb, 2 + 2 * (r() % 2)]; // JMP short forward over NOPs (the trace follows it)
+    case 25: return [0xe8, 2 + 2 * (r() % 2), 0, 0, 0]; // CALL forward over NOPs: pushes and goes on
     default: return [0x66, ...w, 0x01, ...modrm(r, r())]; // 16-bit: closure
   }
 }
@@ -95,7 +100,8 @@ function program(seed: number, mode64: boolean): Program {
   for (let i = 0; i < n; i++) {
     const x = insn(r, mode64);
     body.push(...x);
-    if (x[0]! >= 0x70 && x[0]! <= 0x7f && x.length === 2) body.push(...new Array<number>(x[1]!).fill(0x90));
+    const skip = (x[0]! >= 0x70 && x[0]! <= 0x7f) || x[0] === 0xeb || x[0] === 0xe8;
+    if (skip && (x.length === 2 || x[0] === 0xe8)) body.push(...new Array<number>(x[1]!).fill(0x90));
   }
   // dec dword [COUNTER]; jnz CODE; hlt  (absolute disp32 addressing works in both modes: SIB with no base)
   const dec = [0xff, 0x0c, 0x25, COUNTER & 0xff, COUNTER >> 8, 0, 0];

@@ -7,7 +7,6 @@
 import type { CachedInsn } from '../cache.js';
 import type { Decoded } from '../decode.js';
 import { PARITY, STATUS } from '../alu.js';
-import { formatInsn } from '../format.js';
 import type { Vcpu } from '../vcpu.js';
 import { condExpr } from './flags.js';
 import { Gen } from './gen.js';
@@ -60,6 +59,27 @@ export function endsBlock(d: Decoded): boolean {
   }
 }
 
+type Factory = (...args: unknown[]) => BlockFn;
+
+/**
+ * Generated code by source text, shared by every VM of the process: the same guest code compiles to the same
+ * source (constants are parameters), and closures made by one factory share V8's optimized code, so a fresh VM
+ * running a known guest starts warm. Bounded: cleared when full.
+ */
+const factories = new Map<string, Factory>();
+const MAX_FACTORIES = 8192;
+
+function factoryFor(src: string, names: readonly string[]): Factory {
+  let f = factories.get(src);
+  if (f === undefined) {
+    if (factories.size >= MAX_FACTORIES) factories.clear();
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    f = new Function('PAR', ...names, src) as Factory;
+    factories.set(src, f);
+  }
+  return f;
+}
+
 interface Item {
   insn: CachedInsn;
   ip: number;
@@ -70,13 +90,17 @@ interface Item {
 
 /**
  * Build the block starting at `ip` from instructions `fetch` decodes (which may throw a guest fault: the block
- * then ends before that instruction). Undefined when the block would be a single closure call (no gain).
+ * then ends before that instruction). The block is a trace: it goes on past a conditional branch (the taken
+ * side leaves the block) and follows direct JMP/CALL targets; a branch back to its start loops inside it.
+ * Undefined when nothing in it would be inlined (no gain over the interpreter).
  */
 export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => CachedInsn, pageOf: (ip: number, len: number) => number[]): Block | undefined {
   const items: Item[] = [];
+  const seen = new Set<number>();
   let a = ip;
   const pages = new Set<number>();
   for (let i = 0; i < MAX_BLOCK_INSNS; i++) {
+    if (seen.has(a)) break; // a jump back into the trace (not to its start): leave there
     let insn: CachedInsn;
     try {
       insn = fetch(a);
@@ -89,64 +113,75 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
     const op = d.op;
     const fallible = plan === undefined || d.mem || (op >= 0x50 && op <= 0x5f) || op === 0xe8;
     items.push({ insn, ip: a, next, plan, fallible });
+    seen.add(a);
     for (const p of pageOf(a, insn.len)) pages.add(p);
-    if (endsBlock(d)) break;
-    a = next;
+    const end = plan?.end;
+    if (end === undefined) {
+      if (endsBlock(d)) break;
+      a = next;
+    } else if (end.kind === 'jcc') a = next;
+    else if (end.kind === 'jmp') {
+      if (end.target === ip || seen.has(end.target)) break;
+      a = end.target;
+    } else break;
   }
   const inlined = items.filter((x) => x.plan !== undefined).length;
   if (items.length === 0 || inlined === 0) return undefined;
+  const count = items.length;
 
-  // Backward liveness of the status flags: every exit of the block and every instruction that may fault or
-  // call out needs them exact; an instruction's own writes only count where a later reader needs them.
-  const liveAfter: number[] = new Array(items.length);
+  // Backward liveness of the status flags: every exit of the block (side exits at conditional branches, the
+  // end) and every instruction that may fault or call out needs them exact; an instruction's own writes only
+  // count where a later reader needs them.
+  const liveAfter: number[] = new Array(count);
   let live = STATUS;
-  for (let i = items.length - 1; i >= 0; i--) {
-    liveAfter[i] = live;
+  for (let i = count - 1; i >= 0; i--) {
     const it = items[i]!;
+    const exits = it.fallible || it.plan?.end?.kind === 'jcc';
+    // Leaving early after a store or a closure (dead block / trap exit) also needs every flag exact.
+    liveAfter[i] = exits ? STATUS : live;
     const use = it.plan === undefined ? STATUS : it.plan.use;
     const def = it.plan === undefined ? 0 : it.plan.def;
-    live = use | (live & ~def) | (it.fallible ? STATUS : 0);
-    // Leaving early after a store or a closure (dead block / trap exit) also needs every flag exact.
-    if (it.fallible) liveAfter[i] = STATUS;
+    live = use | (liveAfter[i]! & ~def) | (exits ? STATUS : 0);
   }
 
-  const count = items.length;
-  const last = items[count - 1]!;
-  const end = last.plan?.end;
-  const loops = end !== undefined && end.kind !== 'dyn' && end.target === ip;
+  const loops = items.some((it) => it.plan?.end !== undefined && it.plan.end.kind !== 'dyn' && it.plan.end.target === ip);
   const blk = new Block(ip, mode64, count, [...pages], inlined);
   const g = new Gen(mode64);
   const B = g.k(blk);
   const ips = g.k(items.map((x) => x.ip));
+  /** Go to `target` after `retired` instructions of this pass: loop when it is the block's start. */
+  const goTo = (target: number, retired: number): string => target === ip
+    ? `n += ${retired}; if (n + ${count} <= budget) continue; ${g.leave(target, 0)}`
+    : g.leave(target, retired);
   if (loops) g.line('for (;;) {');
+  let open = true; // the code falls through past the last emitted instruction
   items.forEach((it, i) => {
     g.begin(i, it.ip, it.next);
-    g.line(`// ${it.ip.toString(16)}: ${formatInsn(it.insn.d)}`);
+    g.line(`// ${it.ip.toString(16)}`);
     const isLast = i === count - 1;
     if (it.plan === undefined) {
       const X = g.k(it.insn.exec);
       g.line(`k = ${i}; c.curIp = ${it.ip}; c.nextIp = ${it.next}; c.fl = fl; c.icount = ic0 + n + ${i};`);
       g.line(`${X}(c);`);
       g.line('fl = c.fl;');
-      if (isLast && endsBlock(it.insn.d)) g.line(g.leave('c.nextIp', i + 1));
+      if (isLast && endsBlock(it.insn.d)) { g.line(g.leave('c.nextIp', i + 1)); open = false; }
       else g.line(`if (c.nextIp !== ${it.next} || c.exit !== undefined || ${B}.dead) { ${g.leave('c.nextIp', i + 1)} }`);
       return;
     }
     it.plan.emit(g, liveAfter[i]!);
-    if (g.touched && !isLast) g.line(`if (${B}.dead || c.exit !== undefined) { ${g.leave(it.next, i + 1)} }`);
+    const end = it.plan.end;
+    if (g.touched && (end === undefined || end.kind === 'jcc')) {
+      g.line(`if (${B}.dead || c.exit !== undefined) { ${g.leave(it.next, i + 1)} }`);
+    }
+    if (end === undefined) return;
+    if (end.kind === 'jcc') g.line(`if (${condExpr(end.cc)}) { ${goTo(end.target, i + 1)} }`);
+    else if (end.kind === 'jmp') {
+      // Followed inside the trace unless it is the last item (back to the start or into the trace).
+      if (isLast) { g.line(goTo(end.target, i + 1)); open = false; }
+      else if (g.touched) g.line(`if (${B}.dead || c.exit !== undefined) { ${g.leave(end.target, i + 1)} }`);
+    }
   });
-  // The block's exit edges.
-  if (end === undefined) {
-    if (last.plan !== undefined || !endsBlock(last.insn.d)) g.line(g.leave(last.next, count));
-  } else if (end.kind !== 'dyn') {
-    const taken = loops
-      ? `n += ${count}; if (n + ${count} <= budget) continue; ${g.leave(end.target, 0)}`
-      : g.leave(end.target, count);
-    if (end.kind === 'jcc') {
-      g.line(`if (${condExpr(end.cc)}) { ${taken} }`);
-      g.line(g.leave(last.next, count));
-    } else g.line(taken);
-  }
+  if (open) g.line(g.leave(items[count - 1]!.next, count));
   if (loops) g.line('}');
 
   const fnName = `blk_${ip.toString(16)}`;
@@ -159,9 +194,7 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
     `} catch (e) { c.fl = fl; c.icount = ic0 + n + k; c.ip = c.curIp = ${ips}[k]; throw e; }`,
     '};',
   ].join('\n');
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const factory = new Function('PAR', ...g.constNames, src) as (...args: unknown[]) => BlockFn;
-  blk.run = factory(PARITY, ...g.constValues);
+  blk.run = factoryFor(src, g.constNames)(PARITY, ...g.constValues);
   blk.source = src;
   return blk;
 }

@@ -118,7 +118,15 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
   }
   if (op === 0x90 && (d.rex & 1) === 0) return { use: 0, def: 0, emit() {} }; // NOP, PAUSE
   if (d.rep !== 0) return undefined; // other REP-prefixed forms: closures
+  if (op === 0x88 || op === 0x8a || (op === 0xc6 && (d.reg & 7) === 0)) return movBytePlan(d);
   if (!wide) return undefined; // 16-bit operands: closures
+  if (op === 0x98) return { use: 0, def: 0, emit(g) { g.line(size === 8 ? 'H[0] = L[0] >>> 31 !== 0 ? 4294967295 : 0;' : 'L[0] = ((L[0] << 16) >> 16) >>> 0; H[0] = 0;'); } };
+  if (op === 0x99) {
+    return {
+      use: 0, def: 0,
+      emit(g) { g.line(size === 8 ? 'L[2] = H[2] = H[0] >>> 31 !== 0 ? 4294967295 : 0;' : 'L[2] = L[0] >>> 31 !== 0 ? 4294967295 : 0; H[2] = 0;'); },
+    };
+  }
 
   // ---- ALU group 1 ----
   if (op < 0x40 && (op & 7) < 6) {
@@ -197,6 +205,34 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
   }
   if (op === 0x11f) return { use: 0, def: 0, emit() {} }; // NOP r/m
   return undefined;
+}
+
+/** Value of byte register n (16..19 = AH CH DH BH). */
+function byteReg(n: number): string {
+  return n < 16 ? `(L[${n}] & 255)` : `((L[${n - 16}] >>> 8) & 255)`;
+}
+
+function setByteReg(g: Gen, n: number, v: string): void {
+  g.line(n < 16 ? `L[${n}] = (L[${n}] & 0xffffff00) | ${v};` : `L[${n - 16}] = (L[${n - 16}] & 0xffff00ff) | (${v} << 8);`);
+}
+
+/** MOV r/m8, r8 (88), MOV r8, r/m8 (8A), MOV r/m8, imm8 (C6 /0). */
+function movBytePlan(d: Decoded): Plan {
+  const reg = reg8(d, d.reg), rmr = reg8(d, d.rm);
+  return {
+    use: 0, def: 0,
+    emit(g) {
+      const src = d.op === 0xc6 ? String(d.imm & 0xff) : d.op === 0x88 ? byteReg(reg) : undefined;
+      if (src !== undefined) {
+        if (!d.mem) return setByteReg(g, rmr, src);
+        g.ea(d);
+        g.line(`v = ${src};`);
+        return g.store(1, 'v', '0');
+      }
+      if (d.mem) { g.ea(d); g.load('v', 1, false); setByteReg(g, reg, 'v'); }
+      else setByteReg(g, reg, byteReg(rmr));
+    },
+  };
 }
 
 function movPlan(d: Decoded, size: 4 | 8, toRm: boolean): Plan {
@@ -301,7 +337,7 @@ function setccPlan(d: Decoded): Plan {
     use: condUses(cc), def: 0,
     emit(g) {
       g.line(`v = ${condExpr(cc)} ? 1 : 0;`);
-      g.line(n < 16 ? `L[${n}] = (L[${n}] & 0xffffff00) | v;` : `L[${n - 16}] = (L[${n - 16}] & 0xffff00ff) | (v << 8);`);
+      setByteReg(g, n, 'v');
     },
   };
 }
