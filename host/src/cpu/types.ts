@@ -16,7 +16,8 @@ export interface CpuidResult {
 /**
  * Hypervisor hooks (the personalities of the next issue implement these). Every hook may return
  * `undefined` = not handled: the exit then goes back to the caller of `vm.run()`.
- * The `vcpu` argument gives register access (`getReg`/`setReg`, `rip`, `cpl`, `vendor`, ...).
+ * The `vcpu` argument gives register access (`getReg`/`setReg`; on hot paths the bigint-free
+ * `getReg32`/`getRegHi`/`setRegParts`), `rip`, `cpl`, `vendor`, ...
  */
 export interface HypervisorHooks {
   /** CPUID answer. Without a `cpuid` hook the engine answers with `defaultCpuid`. */
