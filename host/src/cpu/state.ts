@@ -114,6 +114,12 @@ export class CpuState {
 
   /** Check [addr, addr+size) for the linear address space and guest-physical limit. */
   private checkRange(addr: number, size: number, write: boolean): void {
+    // One combined test first: the call below only runs (and throws) when one of the limits is crossed.
+    if (addr >= 0 && addr + size <= this.mem.physLimit && addr + size <= (this.mode64 ? CANON_LOW_END : TWO32)) return;
+    this.rangeFault(addr, size, write);
+  }
+
+  private rangeFault(addr: number, size: number, write: boolean): void {
     if (addr < 0) throw new Fault(13, `negative linear address ${addr}`, 0);
     if (this.mode64 && addr + size > CANON_LOW_END) {
       throw new Fault(13, `access crosses the canonical boundary at 0x${addr.toString(16)}`, 0, BigInt(addr));
