@@ -49,7 +49,7 @@ function imm32(r: () => number): number[] {
 function insn(r: () => number, mode64: boolean): number[] {
   const rex = mode64 && r() % 2 === 0 ? [0x40 | (r() % 16)] : [];
   const w = rex;
-  switch (r() % 27) {
+  switch (r() % 28) {
     case 0: case 1: { const ops = [0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x11, 0x19]; return [...w, ops[r() % ops.length]!, ...modrm(r, r())]; }
     case 2: return [...w, 0x83, ...modrm(r, r()), r() & 0xff];
     case 3: return [...w, 0x81, ...modrm(r, r()), ...imm32(r)];
@@ -74,6 +74,7 @@ function insn(r: () => number, mode64: boolean): number[] {
     case 23: return [...w, 0x98 + (r() % 2)];
     case 24: return [0xeb, 2 + 2 * (r() % 2)]; // JMP short forward over NOPs (the trace follows it)
     case 25: return [0xe8, 2 + 2 * (r() % 2), 0, 0, 0]; // CALL forward over NOPs: pushes and goes on
+    case 26: return [0xe8, 2, 0, 0, 0, 0xeb, 2, 0x90, 0xc3]; // call a NOP; ret subroutine, jump over it
     default: return [0x66, ...w, 0x01, ...modrm(r, r())]; // 16-bit: closure
   }
 }
@@ -97,11 +98,16 @@ function program(seed: number, mode64: boolean): Program {
   const r = rng(seed);
   const body: number[] = [];
   const n = 3 + (r() % 14);
+  const le32 = (v: number): number[] => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
   for (let i = 0; i < n; i++) {
+    // Indirect branches through EBX (traces predict their targets): jmp to the next instruction, or call a
+    // NOP; RET subroutine and jump over it.
+    if (r() % 10 === 0) body.push(0xbb, ...le32(CODE + body.length + 7), 0xff, 0xe3);
+    if (r() % 10 === 0) body.push(0xbb, ...le32(CODE + body.length + 9), 0xff, 0xd3, 0xeb, 0x02, 0x90, 0xc3);
     const x = insn(r, mode64);
     body.push(...x);
     const skip = (x[0]! >= 0x70 && x[0]! <= 0x7f) || x[0] === 0xeb || x[0] === 0xe8;
-    if (skip && (x.length === 2 || x[0] === 0xe8)) body.push(...new Array<number>(x[1]!).fill(0x90));
+    if (skip && (x.length === 2 || (x[0] === 0xe8 && x.length === 5))) body.push(...new Array<number>(x[1]!).fill(0x90));
   }
   // dec dword [COUNTER]; jnz CODE; hlt  (absolute disp32 addressing works in both modes: SIB with no base)
   const dec = [0xff, 0x0c, 0x25, COUNTER & 0xff, COUNTER >> 8, 0, 0];

@@ -108,7 +108,11 @@ export function runVcpu(c: Vcpu, max: number): Exit | undefined {
         prev = insn;
         if (c.completions.length !== 0) c.completions = [];
         if (c.exit !== undefined) return takeExit(c, start);
-        if (insn.term || c.nextIp !== nextIp) break; // a branch (taken or not) or a repeat: next block head
+        if (insn.term) {
+          insn.targetIp = c.nextIp; // the last target: compiled traces predict indirect branches and returns from it
+          break; // a branch (taken or not): next block head
+        }
+        if (c.nextIp !== nextIp) break; // a repeat (REP string, #UD patch): next block head
       }
     }
     c.executed = c.icount - start;

@@ -97,6 +97,8 @@ interface Item {
 export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => CachedInsn, pageOf: (ip: number, len: number) => number[]): Block | undefined {
   const items: Item[] = [];
   const seen = new Set<number>();
+  const calls: number[] = []; // return addresses of the calls followed, innermost last
+  const predicted = new Map<number, number>(); // item index of a RET -> its predicted target
   let a = ip;
   const pages = new Set<number>();
   for (let i = 0; i < MAX_BLOCK_INSNS; i++) {
@@ -111,18 +113,33 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
     const next = mode64 ? a + insn.len : (a + insn.len) % TWO32;
     const plan = planInsn(d, next, mode64);
     const op = d.op;
-    const fallible = plan === undefined || d.mem || (op >= 0x50 && op <= 0x5f) || op === 0xe8;
+    const fallible = plan === undefined || d.mem || (op >= 0x50 && op <= 0x5f) || op === 0xe8 || op === 0xc3 || op === 0xc2;
     items.push({ insn, ip: a, next, plan, fallible });
     seen.add(a);
     for (const p of pageOf(a, insn.len)) pages.add(p);
     const end = plan?.end;
     if (end === undefined) {
-      if (endsBlock(d)) break;
-      a = next;
+      if (!endsBlock(d)) { a = next; continue; }
+      // An indirect JMP/CALL (FF /4, FF /2): predict the target the interpreter saw last (checked at run time).
+      const k = d.reg & 7;
+      const pred = insn.targetIp;
+      if (op !== 0xff || (k !== 2 && k !== 4) || pred === undefined) break;
+      predicted.set(items.length - 1, pred);
+      if (k === 2) calls.push(next);
+      if (pred === ip || seen.has(pred)) break;
+      a = pred;
     } else if (end.kind === 'jcc') a = next;
     else if (end.kind === 'jmp') {
       if (end.target === ip || seen.has(end.target)) break;
+      if (op === 0xe8) calls.push(next);
       a = end.target;
+    } else if (end.kind === 'ret' && (calls.length > 0 || insn.targetIp !== undefined)) {
+      // Returning from a call this trace followed: predict the return address (checked at run time); else the
+      // address the interpreter saw last.
+      const back = calls.pop() ?? insn.targetIp!;
+      predicted.set(items.length - 1, back);
+      if (back === ip || seen.has(back)) break;
+      a = back;
     } else break;
   }
   const inlined = items.filter((x) => x.plan !== undefined).length;
@@ -144,7 +161,7 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
     live = use | (liveAfter[i]! & ~def) | (exits ? STATUS : 0);
   }
 
-  const loops = items.some((it) => it.plan?.end !== undefined && it.plan.end.kind !== 'dyn' && it.plan.end.target === ip);
+  const loops = items.some((it, i) => { const e = it.plan?.end; return e !== undefined && (e.kind === 'jcc' || e.kind === 'jmp') ? e.target === ip : predicted.get(i) === ip; });
   const blk = new Block(ip, mode64, count, [...pages], inlined);
   const g = new Gen(mode64);
   const B = g.k(blk);
@@ -164,8 +181,10 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
       g.line(`k = ${i}; c.curIp = ${it.ip}; c.nextIp = ${it.next}; c.fl = fl; c.icount = ic0 + n + ${i};`);
       g.line(`${X}(c);`);
       g.line('fl = c.fl;');
-      if (isLast && endsBlock(it.insn.d)) { g.line(g.leave('c.nextIp', i + 1)); open = false; }
-      else g.line(`if (c.nextIp !== ${it.next} || c.exit !== undefined || ${B}.dead) { ${g.leave('c.nextIp', i + 1)} }`);
+      const p = predicted.get(i);
+      if (isLast && endsBlock(it.insn.d) && p === undefined) { g.line(g.leave('c.nextIp', i + 1)); open = false; return; }
+      g.line(`if (c.nextIp !== ${p ?? it.next} || c.exit !== undefined || ${B}.dead) { ${g.leave('c.nextIp', i + 1)} }`);
+      if (isLast && p !== undefined) { g.line(goTo(p, i + 1)); open = false; }
       return;
     }
     it.plan.emit(g, liveAfter[i]!);
@@ -179,6 +198,11 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
       // Followed inside the trace unless it is the last item (back to the start or into the trace).
       if (isLast) { g.line(goTo(end.target, i + 1)); open = false; }
       else if (g.touched) g.line(`if (${B}.dead || c.exit !== undefined) { ${g.leave(end.target, i + 1)} }`);
+    } else if (end.kind === 'ret') {
+      const p = predicted.get(i);
+      if (p === undefined) { g.line(g.leave('t', i + 1)); open = false; return; }
+      g.line(`if (t !== ${p} || ${B}.dead || c.exit !== undefined) { ${g.leave('t', i + 1)} }`);
+      if (isLast) { g.line(goTo(p, i + 1)); open = false; }
     }
   });
   if (open) g.line(g.leave(items[count - 1]!.next, count));

@@ -4,7 +4,7 @@
 // runs that closure (see block.ts). Only 32- and 64-bit operand sizes are inlined.
 import type { Decoded } from '../decode.js';
 import { reg8 } from '../operands.js';
-import { peek, push, addRsp } from '../ops-flow.js';
+import { addRsp, jumpTo, peek, push } from '../ops-flow.js';
 import { STATUS } from '../alu.js';
 import { aluStmt, condExpr, condUses, flagsStmt, INC_DEC_DEFS, type AluKind } from './flags.js';
 import type { Gen } from './gen.js';
@@ -17,7 +17,9 @@ const SHIFT_DEFS = STATUS;
 export type End =
   | { kind: 'jcc'; cc: number; target: number }
   | { kind: 'jmp'; target: number }
-  /** A closure that set c.nextIp itself (RET, indirect branches, ...). */
+  /** RET: the target (in local `t`) comes off the stack; block.ts may predict it from a call it followed. */
+  | { kind: 'ret' }
+  /** A closure that set c.nextIp itself (indirect branches, ...). */
   | { kind: 'dyn' };
 
 export interface Plan {
@@ -116,6 +118,7 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
       },
     };
   }
+  if ((op === 0xc3 || op === 0xc2) && osz === (mode64 ? 8 : 4)) return retPlan(osz, op === 0xc2 ? d.imm : 0);
   if (op === 0x90 && (d.rex & 1) === 0) return { use: 0, def: 0, emit() {} }; // NOP, PAUSE
   if (d.rep !== 0) return undefined; // other REP-prefixed forms: closures
   if (op === 0x88 || op === 0x8a || (op === 0xc6 && (d.reg & 7) === 0)) return movBytePlan(d);
@@ -231,6 +234,23 @@ function movBytePlan(d: Decoded): Plan {
       }
       if (d.mem) { g.ea(d); g.load('v', 1, false); setByteReg(g, reg, 'v'); }
       else setByteReg(g, reg, byteReg(rmr));
+    },
+  };
+}
+
+/**
+ * RET / RET imm16 (ops-flow.ts ret): the return address is read, a non-canonical one faults before RSP moves
+ * (jumpTo), then RSP += size + imm. Leaves the target in `t`.
+ */
+function retPlan(osz: 4 | 8, imm: number): Plan {
+  return {
+    use: 0, def: 0, end: { kind: 'ret' },
+    emit(g) {
+      g.fallible();
+      g.line(`v = ${g.k(peek)}(c, ${osz}); vh = c.vh;`);
+      if (osz === 8) g.line(`if (vh >>> 15 !== 0) ${g.k(jumpTo)}(c, v, vh, 8);`); // throws: non-canonical
+      g.line(osz === 8 ? `t = vh * ${TWO32} + v;` : 't = v;');
+      g.line(`${g.k(addRsp)}(c, ${osz + imm});`);
     },
   };
 }
