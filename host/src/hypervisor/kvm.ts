@@ -47,8 +47,23 @@ const GP_ON_RESERVED: ReadonlySet<KvmMsrName> = new Set<KvmMsrName>([
   'ASYNC_PF_EN', 'STEAL_TIME', 'PV_EOI_EN', 'POLL_CONTROL', 'ASYNC_PF_INT', 'MIGRATION_CONTROL',
 ]);
 
-/** KVM_HYPERCALLS by number (x86.c's switch on nr). */
-const HC_BY_NR = hypercallTable(KVM_HYPERCALLS);
+/** A KVM_HYPERCALLS entry as the dispatcher needs it: which widths may call it (`bits`) and its feature gate. */
+interface HcEntry {
+  readonly nr: number;
+  readonly ok64: boolean;
+  readonly ok32: boolean;
+  readonly gate: KvmFeatureName | undefined;
+}
+/** KVM_HYPERCALLS by number (x86.c's switch on nr), with the per-call checks precomputed. */
+const HC_BY_NR: readonly (HcEntry | undefined)[] = hypercallTable(KVM_HYPERCALLS).map((d) =>
+  d === undefined ? undefined : { nr: d.nr, ok64: d.bits?.includes(64) ?? true, ok32: d.bits?.includes(32) ?? true, gate: HC_FEATURE[d.nr] });
+// Case labels as module constants (no property load of the imported KVM_HC per case).
+const HC_VAPIC_POLL_IRQ = KVM_HC.VAPIC_POLL_IRQ;
+const HC_KICK_CPU = KVM_HC.KICK_CPU;
+const HC_SEND_IPI = KVM_HC.SEND_IPI;
+const HC_SCHED_YIELD = KVM_HC.SCHED_YIELD;
+const HC_MAP_GPA_RANGE = KVM_HC.MAP_GPA_RANGE;
+const HC_CLOCK_PAIRING = KVM_HC.CLOCK_PAIRING;
 
 /** KVM_CPUID_SIGNATURE EBX/ECX/EDX ("KVMKVMKVM\0\0\0", asm/kvm_para.h), computed once. */
 const KVM_SIG = signatureToRegs(KVM_CPUID.signature);
@@ -218,26 +233,24 @@ export class KvmPersonality extends Personality {
   private dispatch(v: VcpuApi, nr: number, bits: 64 | 32): number | bigint | KvmErrnoName {
     if (v.cpl !== 0) return 'EPERM'; // x86.c: if (cpl) { ret = -KVM_EPERM; goto out; }
     const def = nr >= 0 && nr < HC_BY_NR.length ? HC_BY_NR[nr] : undefined;
-    if (def === undefined) return 'ENOSYS';
-    if (def.bits !== undefined && !def.bits.includes(bits)) return 'ENOSYS';
-    const gate = HC_FEATURE[def.nr];
-    if (gate !== undefined && !this.pvHas(gate)) return 'ENOSYS';
+    if (def === undefined || !(bits === 64 ? def.ok64 : def.ok32)) return 'ENOSYS';
+    if (def.gate !== undefined && !this.pvHas(def.gate)) return 'ENOSYS';
     switch (def.nr) {
-      case KVM_HC.VAPIC_POLL_IRQ:
+      case HC_VAPIC_POLL_IRQ:
         return 0;
-      case KVM_HC.KICK_CPU: {
+      case HC_KICK_CPU: {
         const a = this.args(v, bits);
         const t = this.vcpuByApicId(a[1]);
         if (t !== undefined) wakeVcpu(t);
         this.events.push({ call: 'KICK_CPU', vcpu: v.id, args: a.slice(0, 2), targets: t ? [t.id] : [] });
         return 0n;
       }
-      case KVM_HC.SEND_IPI:
+      case HC_SEND_IPI:
         return this.sendIpi(v, this.args(v, bits), bits);
-      case KVM_HC.SCHED_YIELD:
+      case HC_SCHED_YIELD:
         this.events.push({ call: 'SCHED_YIELD', vcpu: v.id, args: this.args(v, bits).slice(0, 1) });
         return 0n;
-      case KVM_HC.MAP_GPA_RANGE: {
+      case HC_MAP_GPA_RANGE: {
         if (!this.exitOnMapGpaRange) return 'ENOSYS'; // user_exit_on_hypercall() false
         const a = this.args(v, bits);
         const [gpa, npages, attrs] = a;
@@ -251,7 +264,7 @@ export class KvmPersonality extends Personality {
         this.events.push({ call: 'MAP_GPA_RANGE', vcpu: v.id, args: a.slice(0, 3) });
         return 0n;
       }
-      case KVM_HC.CLOCK_PAIRING: {
+      case HC_CLOCK_PAIRING: {
         // x86.c kvm_pv_clock_pairing
         const a = this.args(v, bits);
         if (a[1] !== BigInt(KVM_CLOCK_PAIRING_WALLCLOCK) || !this.hostClocksourceTsc) return 'EOPNOTSUPP';
