@@ -12,6 +12,7 @@ import { Vcpu } from '../src/cpu/vcpu.js';
 import { GPR, GPR_NAMES, type CpuMode, type VcpuApi, type Vendor } from '../src/cpu/types.js';
 import { defaultCpuid } from '../src/cpu/cpuid-default.js';
 import { KvmPersonality } from '../src/hypervisor/kvm.js';
+import type { KvmFeatureName } from '@pvkit/shared-abi';
 import { XenPersonality, XEN_CLOBBER_32, XEN_CLOBBER_64 } from '../src/hypervisor/xen.js';
 import { Hypervisor } from '../src/hypervisor/compose.js';
 import { HypervPersonality } from '../src/hypervisor/hyperv.js';
@@ -111,12 +112,19 @@ describe('setSignedResult equals kvmResult / xenResult', () => {
  * KVM x86.c ____kvm_emulate_hypercall as the bigint path computed it (a search of KVM_HYPERCALLS by value),
  * for the calls whose result depends on the registers alone; SEND_IPI counts the vCPUs (APIC ID = index) hit.
  */
-function kvmReference(rax: bigint, args: readonly bigint[], bits: 64 | 32, cpl: number, nVcpus: number): bigint {
+/** x86.c guest_pv_has() gates of the calls (KVM_CAP_ENFORCE_PV_FEATURE_CPUID). */
+const GATE: Partial<Record<number, KvmFeatureName>> = {
+  [KVM_HC.KICK_CPU]: 'PV_UNHALT', [KVM_HC.SEND_IPI]: 'PV_SEND_IPI', [KVM_HC.SCHED_YIELD]: 'PV_SCHED_YIELD', [KVM_HC.MAP_GPA_RANGE]: 'HC_MAP_GPA_RANGE',
+};
+
+function kvmReference(rax: bigint, args: readonly bigint[], bits: 64 | 32, cpl: number, nVcpus: number, enforced?: readonly KvmFeatureName[]): bigint {
   const m = bits === 64 ? (1n << 64n) - 1n : 0xffffffffn;
   const { nr, args: a } = kvmHypercallInputs((r) => (r === 'rax' ? rax : args[['rbx', 'rcx', 'rdx', 'rsi'].indexOf(r)]!) & m, bits);
   if (cpl !== 0) return kvmErrorResult('EPERM', bits);
   const def = nr <= 0xffffn ? KVM_HYPERCALLS.find((h) => BigInt(h.nr) === nr) : undefined;
   if (def === undefined || (def.bits !== undefined && !def.bits.includes(bits))) return kvmErrorResult('ENOSYS', bits);
+  const gate = GATE[def.nr];
+  if (enforced !== undefined && gate !== undefined && !enforced.includes(gate)) return kvmErrorResult('ENOSYS', bits);
   switch (def.nr) {
     case KVM_HC.VAPIC_POLL_IRQ: case KVM_HC.KICK_CPU: case KVM_HC.SCHED_YIELD: return 0n;
     case KVM_HC.SEND_IPI: {
@@ -136,11 +144,13 @@ function kvmReference(rax: bigint, args: readonly bigint[], bits: 64 | 32, cpl: 
 
 describe('KvmPersonality number fast path', () => {
   const NR = fc.oneof(REG, fc.constantFrom(...KVM_HYPERCALLS.filter((h) => h.nr !== KVM_HC.CLOCK_PAIRING).map((h) => BigInt(h.nr))));
+  /** undefined: the default personality; else KVM_CAP_ENFORCE_PV_FEATURE_CPUID with these features. */
+  const ENFORCED = fc.option(fc.subarray([...Object.values(GATE)] as KvmFeatureName[]), { nil: undefined });
   it('RAX equals the bigint reference; no other register changes', () => {
     fc.assert(
-      fc.property(MODE, VENDOR, fc.constantFrom<0 | 3>(0, 0, 3), NR, fc.array(REG, { minLength: 4, maxLength: 4 }), (mode, vendor, cpl, rax, args) => {
+      fc.property(MODE, VENDOR, fc.constantFrom<0 | 3>(0, 0, 3), NR, fc.array(REG, { minLength: 4, maxLength: 4 }), ENFORCED, (mode, vendor, cpl, rax, args, enforced) => {
         const vm = vmOf(mode, vendor, cpl);
-        const kvm = new KvmPersonality();
+        const kvm = new KvmPersonality(enforced === undefined ? {} : { features: enforced, enforcePvFeatureCpuid: true });
         kvm.attach(vm);
         const v = vm.vcpus[0]!;
         const bits = mode === 'long64' ? 64 : 32;
@@ -150,7 +160,7 @@ describe('KvmPersonality number fast path', () => {
         const before = regsOf(v);
         expect(vm.hooks!.hypercall!(v, vendor === 'intel' ? 'vmcall' : 'vmmcall')).toBe('handled');
         const after = regsOf(v);
-        expect(after[0]).toBe(kvmReference(before[0]!, [before[3]!, before[1]!, before[2]!, before[6]!], bits, cpl, vm.vcpus.length));
+        expect(after[0]).toBe(kvmReference(before[0]!, [before[3]!, before[1]!, before[2]!, before[6]!], bits, cpl, vm.vcpus.length, enforced));
         expect(after.slice(1)).toEqual(before.slice(1));
       }),
       { numRuns: 400 },
