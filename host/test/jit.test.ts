@@ -49,7 +49,7 @@ function imm32(r: () => number): number[] {
 function insn(r: () => number, mode64: boolean): number[] {
   const rex = mode64 && r() % 2 === 0 ? [0x40 | (r() % 16)] : [];
   const w = rex;
-  switch (r() % 28) {
+  switch (r() % 29) {
     case 0: case 1: { const ops = [0x01, 0x09, 0x21, 0x29, 0x31, 0x39, 0x03, 0x0b, 0x23, 0x2b, 0x33, 0x3b, 0x11, 0x19]; return [...w, ops[r() % ops.length]!, ...modrm(r, r())]; }
     case 2: return [...w, 0x83, ...modrm(r, r()), r() & 0xff];
     case 3: return [...w, 0x81, ...modrm(r, r()), ...imm32(r)];
@@ -124,8 +124,12 @@ function program(seed: number, mode64: boolean): Program {
   return { code: Uint8Array.from(code), regs, mode64 };
 }
 
+const routers = new WeakMap<Vm, FakeRouter>();
+
 function makeVm(p: Program, hot: number, iters: number): Vm {
-  const vm = new Vm({ mode: p.mode64 ? 'long64' : 'prot32', router: new FakeRouter(0xfee00000n, 0x1000) });
+  const router = new FakeRouter(0xfee00000n, 0x1000);
+  const vm = new Vm({ mode: p.mode64 ? 'long64' : 'prot32', router });
+  routers.set(vm, router);
   vm.cache.hot = hot;
   vm.memory.addRam(0, RAM);
   vm.memory.writeBytes(CODE, p.code);
@@ -143,6 +147,7 @@ function state(vm: Vm, e: Exit, ram = false): unknown {
     exit: describeExit(e), rip: v.rip, rflags: v.rflags, icount: (v as unknown as { icount: number }).icount,
     regs: Array.from({ length: 16 }, (_, i) => v.getReg(i)),
     ...(ram ? { ram: createHash('sha1').update(vm.memory.readBytes(0, RAM)).digest('hex') } : {}),
+    ...(ram ? { io: createHash('sha1').update(JSON.stringify(routers.get(vm)!.events, (_, x) => (typeof x === 'bigint' ? `${x}n` : x))).digest('hex') } : {}),
   };
 }
 
@@ -205,6 +210,30 @@ describe('compiled blocks', () => {
     expect(vm.run({ budget: 1000 }).kind).toBe('Hlt');
     expect(v.getReg('rax')).toBe(7n); // the second and third passes load the patched immediate
     expect(vm.cache.blocksDropped).toBeGreaterThan(0);
+  });
+
+  it('show hooks called from inside a block the RIP, flags and count the interpreter shows', () => {
+    // top: mov eax, 0x40000000; cpuid; dec ecx; jnz top; hlt   (0x1000)
+    const vm = new Vm({ mode: 'long64' });
+    vm.cache.hot = 1;
+    vm.memory.addRam(0, 0x10000);
+    vm.memory.writeBytes(0x1000, [0xb8, 0, 0, 0, 0x40, 0x0f, 0xa2, 0xff, 0xc9, 0x75, 0xf5, 0xf4]);
+    const seen: [bigint, bigint, number][] = [];
+    vm.hooks = {
+      cpuid(v, leaf) {
+        seen.push([v.rip, v.rflags, (v as unknown as { icount: number }).icount]);
+        return { eax: leaf, ebx: 0, ecx: Number(v.getReg('rcx')), edx: 0 };
+      },
+    };
+    const v = vm.vcpus[0]!;
+    v.setReg('rcx', 5n);
+    v.rip = 0x1000n;
+    expect(vm.run({ budget: 1000 }).kind).toBe('Hlt');
+    expect(vm.cache.blocksBuilt).toBeGreaterThan(0);
+    expect(seen.map((x) => x[0])).toEqual(new Array(5).fill(0x1005n));
+    // Flags after DEC ECX of the previous pass (ZF clear), instruction counts 1, 5, 9, ...
+    expect(seen.map((x) => x[2])).toEqual([1, 5, 9, 13, 17]);
+    expect(seen.slice(1).every((x) => (x[1] & 0x40n) === 0n)).toBe(true);
   });
 
   it.each([true, false])('match the interpreter on random programs (long mode: %s), budgets sliced anywhere', (mode64) => {

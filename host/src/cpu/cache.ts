@@ -24,9 +24,22 @@ export interface CachedInsn {
   targetIp?: number;
 }
 
+const DEFAULT_HOT = 8;
+
+function hotFromEnv(): number {
+  const raw = typeof process === 'undefined' ? undefined : process.env.PVKIT_JIT_HOT;
+  if (raw === undefined || raw === '') return DEFAULT_HOT;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`PVKIT_JIT_HOT: expected a whole number >= 0 (0 = interpreter only), got '${raw}'`);
+  return n;
+}
+
 export class DecodeCache {
-  /** Block entries after which a block is compiled (0 = never: interpret only). Tests set 1 to compile everything. */
-  static defaultHot = 8;
+  /**
+   * Block entries after which a block is compiled (0 = never: interpret only; 1 = at the first entry). The
+   * environment variable PVKIT_JIT_HOT overrides the default (run a whole test suite on either engine).
+   */
+  static defaultHot = hotFromEnv();
   hot = DecodeCache.defaultHot;
   private readonly map = new Map<number, CachedInsn>();
   private readonly pages = new Map<number, number[]>();

@@ -178,7 +178,8 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
     const isLast = i === count - 1;
     if (it.plan === undefined) {
       const X = g.k(it.insn.exec);
-      g.line(`k = ${i}; c.curIp = ${it.ip}; c.nextIp = ${it.next}; c.fl = fl; c.icount = ic0 + n + ${i};`);
+      // A closure (and the hooks it calls) sees what the interpreter shows: ip = curIp = this instruction.
+      g.line(`k = ${i}; c.ip = c.curIp = ${it.ip}; c.nextIp = ${it.next}; c.fl = fl; c.icount = ic0 + n + ${i};`);
       g.line(`${X}(c);`);
       g.line('fl = c.fl;');
       const p = predicted.get(i);

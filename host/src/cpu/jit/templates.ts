@@ -5,6 +5,7 @@
 import type { Decoded } from '../decode.js';
 import { reg8 } from '../operands.js';
 import { addRsp, jumpTo, peek, push } from '../ops-flow.js';
+import { ioAllowed } from '../ops-string.js';
 import { STATUS } from '../alu.js';
 import { aluStmt, condExpr, condUses, flagsStmt, INC_DEC_DEFS, type AluKind } from './flags.js';
 import type { Gen } from './gen.js';
@@ -121,6 +122,7 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
   if ((op === 0xc3 || op === 0xc2) && osz === (mode64 ? 8 : 4)) return retPlan(osz, op === 0xc2 ? d.imm : 0);
   if (op === 0x90 && (d.rex & 1) === 0) return { use: 0, def: 0, emit() {} }; // NOP, PAUSE
   if (d.rep !== 0) return undefined; // other REP-prefixed forms: closures
+  if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef)) return inOutPlan(d);
   if (op === 0x88 || op === 0x8a || (op === 0xc6 && (d.reg & 7) === 0)) return movBytePlan(d);
   if (!wide) return undefined; // 16-bit operands: closures
   if (op === 0x98) return { use: 0, def: 0, emit(g) { g.line(size === 8 ? 'H[0] = L[0] >>> 31 !== 0 ? 4294967295 : 0;' : 'L[0] = ((L[0] << 16) >> 16) >>> 0; H[0] = 0;'); } };
@@ -208,6 +210,32 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
   }
   if (op === 0x11f) return { use: 0, def: 0, emit() {} }; // NOP r/m
   return undefined;
+}
+
+/**
+ * IN/OUT with an imm8 or DX port (ops-string.ts inOut): CPL > IOPL faults (ioAllowed); the router answers, or
+ * the access becomes an exit (OUT: trap-like, IN: waits for completeIoIn and re-executes).
+ */
+function inOutPlan(d: Decoded): Plan {
+  const op = d.op;
+  const size = (op & 1) === 0 ? 1 : d.osz === 2 ? 2 : 4;
+  const port = op < 0xe8 ? String(d.imm & 0xff) : '(L[2] & 65535)';
+  const isIn = (op & 2) === 0;
+  return {
+    use: 0, def: 0,
+    emit(g) {
+      g.fallible();
+      g.line(`if (c.cpl > ((fl >>> 12) & 3)) ${g.k(ioAllowed)}(c, '${isIn ? 'IN' : 'OUT'}');`);
+      if (!isIn) {
+        g.line(`c.pioWrite(${port}, ${size}, ${size === 1 ? 'L[0] & 255' : size === 2 ? 'L[0] & 65535' : 'L[0]'});`);
+        return;
+      }
+      g.line(`v = c.pioRead(${port}, ${size});`);
+      if (size === 1) setByteReg(g, 0, 'v');
+      else if (size === 2) g.line('L[0] = (L[0] & 0xffff0000) | v;');
+      else g.line('L[0] = v; H[0] = 0;');
+    },
+  };
 }
 
 /** Value of byte register n (16..19 = AH CH DH BH). */
