@@ -204,6 +204,10 @@ describe('GuestMemory hole cache', () => {
     expect(m.findRam(0x5004, 4)).toBe(r);
     expect(m.isRam(0x20000, 1)).toBe(false);
     expect(m.findRam(0x10ffc, 4)?.base).toBe(0x10000);
+    expect(m.findRam(NaN, 1)).toBeUndefined(); // records no hole: RAM is still found afterwards
+    expect(m.findRam(-8, 4)).toBeUndefined();
+    expect(m.findRam(0x10, 4)?.base).toBe(0);
+    expect(m.findRam(0x10010, 4)?.base).toBe(0x10000);
   });
 });
 

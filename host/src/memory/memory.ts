@@ -123,6 +123,7 @@ export class GuestMemory {
 
   /** Remember the gap between RAM regions that holds `addr`, if `addr` is in one (regions are sorted by base). */
   private noteHole(addr: number): void {
+    if (!(addr >= 0)) return; // negative or NaN: no gap to remember
     let lo = 0;
     let hi = Infinity;
     for (const r of this.ram) {
