@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   KVM_CPUID, KVM_HC, KVM_HYPERCALLS, XEN_CONVENTION_X64, XEN_CONVENTION_X86, XEN_HC,
-  XEN_HYPERCALLS, XENVER, kvmErrorResult, kvmHypercallInputs, kvmResult, signatureToRegs, xenErrorResult, xenResult,
+  XEN_HYPERCALLS, XENVER, PVIO_HC, VMWARE_CMD, VMWARE_HYPERVISOR_MAGIC, pvioHcName, kvmErrorResult, kvmHypercallInputs, kvmResult, signatureToRegs, xenErrorResult, xenResult,
 } from '@pvkit/shared-abi';
 import { Vm } from '../src/vm.js';
 import { Vcpu } from '../src/cpu/vcpu.js';
@@ -16,6 +16,7 @@ import type { KvmFeatureName } from '@pvkit/shared-abi';
 import { XenPersonality, XEN_CLOBBER_32, XEN_CLOBBER_64 } from '../src/hypervisor/xen.js';
 import { Hypervisor } from '../src/hypervisor/compose.js';
 import { HypervPersonality } from '../src/hypervisor/hyperv.js';
+import { VmwarePersonality } from '../src/hypervisor/vmware.js';
 import { setSignedResult } from '../src/hypervisor/common.js';
 
 const U64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
@@ -245,3 +246,33 @@ describe('XenPersonality number fast path', () => {
 });
 
 type GprNameLike = 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'r8' | 'r10';
+
+describe('pvio and VMware number paths', () => {
+  it('pvioHcName equals the search of PVIO_HC by value', () => {
+    const search = (nr: bigint) => (Object.keys(PVIO_HC) as (keyof typeof PVIO_HC)[]).find((k) => BigInt(PVIO_HC[k]) === nr);
+    fc.assert(fc.property(fc.oneof(REG, fc.constantFrom(...Object.values(PVIO_HC).map(BigInt))), (nr) => { expect(pvioHcName(nr)).toBe(search(nr)); }));
+  });
+
+  it('VMware GETVERSION / GETHZ write each register as BigInt(x) & 0xffffffff did', () => {
+    const M = 0xffffffffn;
+    fc.assert(
+      fc.property(MODE, fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.integer({ min: 0, max: 2 ** 40 }), U64, (mode, vmxType, apicBusHz, tscHz) => {
+        const vm = vmOf(mode, 'intel', 0, 1);
+        const p = new VmwarePersonality({ vmxType, apicBusHz, tscHz, registerPort: false });
+        p.attach(vm);
+        const v = vm.vcpus[0]!;
+        for (const [cmd, want] of [
+          [VMWARE_CMD.GETVERSION, { rbx: BigInt(VMWARE_HYPERVISOR_MAGIC), rcx: BigInt(vmxType) & M }],
+          [VMWARE_CMD.GETHZ, { rbx: (tscHz >> 32n) & M, rcx: BigInt(apicBusHz) & M }],
+        ] as const) {
+          v.setReg('rax', (0xabcdn << 32n) | BigInt(VMWARE_HYPERVISOR_MAGIC));
+          v.setReg('rcx', BigInt(cmd) | 0x1200n);
+          vm.hooks!.hypercall!(v, 'vmcall');
+          expect(v.getReg('rbx')).toBe(want.rbx);
+          expect(v.getReg('rcx')).toBe(want.rcx);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -139,9 +139,16 @@ export interface PvioCallContext {
   readonly cpl?: number;
 }
 
+/** PVIO_HC by number (first name of a number wins, as a search in key order would); built once, hot path. */
+const HC_NAME_BY_NR: ReadonlyMap<bigint, PvioHcName> = (() => {
+  const m = new Map<bigint, PvioHcName>();
+  for (const k of Object.keys(PVIO_HC) as PvioHcName[]) if (!m.has(BigInt(PVIO_HC[k]))) m.set(BigInt(PVIO_HC[k]), k);
+  return m;
+})();
+
 /** Name of a pvio number, or undefined outside the defined calls. */
 export function pvioHcName(nr: bigint): PvioHcName | undefined {
-  return (Object.keys(PVIO_HC) as PvioHcName[]).find((k) => BigInt(PVIO_HC[k]) === nr);
+  return typeof nr === 'bigint' ? HC_NAME_BY_NR.get(nr) : undefined;
 }
 
 /**

@@ -147,7 +147,7 @@ export class PvioPersonality extends Personality {
   }
 
   private run(v: VcpuApi, nr: bigint, arg0: bigint, arg1: bigint, bits: 64 | 32): { status: PvioStatusName; data?: bigint } {
-    const p = parsePvioCall(nr, arg0, arg1, { bits, features: [...this.features], physBits: this.physBits, cpl: v.cpl });
+    const p = parsePvioCall(nr, arg0, arg1, { bits, features: this.featureList(), physBits: this.physBits, cpl: v.cpl });
     if (!p.ok) return { status: p.status };
     const op = p.value;
     switch (op.kind) {
@@ -172,6 +172,17 @@ export class PvioPersonality extends Personality {
       case 'doorbell-unregister':
         return this.doorbells.delete(op.id) ? { status: 'OK' } : { status: 'ENOENT' };
     }
+  }
+
+  private featureCache: PvioFeatureName[] = [];
+
+  /** `[...this.features]` without a new array per call: the cached list while the set still holds exactly it. */
+  private featureList(): readonly PvioFeatureName[] {
+    const c = this.featureCache;
+    let same = c.length === this.features.size;
+    for (let i = 0; same && i < c.length; i++) same = this.features.has(c[i]!);
+    if (!same) this.featureCache = [...this.features];
+    return this.featureCache;
   }
 
   private isRam(a: PvioAccess): boolean {

@@ -9,7 +9,7 @@ import {
 import { IoBusRouter } from '../bus/router.js';
 import type { IoSize, PioDevice } from '../bus/types.js';
 import { Vcpu } from '../cpu/vcpu.js';
-import type { CpuidResult, VcpuApi } from '../cpu/types.js';
+import { GPR, type CpuidResult, type VcpuApi } from '../cpu/types.js';
 import type { HypercallInsn } from '../exits.js';
 import { M32, Personality, type HvVm } from './common.js';
 
@@ -20,6 +20,12 @@ const FORM_BIT = {
   intel: 1 << VMWARE_FEATURES.find((f) => f.name === 'CPUID_VMWARE_FEATURES_ECX_VMCALL')!.bit,
   amd: 1 << VMWARE_FEATURES.find((f) => f.name === 'CPUID_VMWARE_FEATURES_ECX_VMMCALL')!.bit,
 } as const;
+
+/** Register = x mod 2^32, upper half 0 (vmport.c writes the 32-bit registers; the bigint path was BigInt(x) & M32). */
+function setLow32(v: VcpuApi, reg: number, x: number | bigint): void {
+  if (typeof x === 'number' && Number.isSafeInteger(x)) v.setRegParts(reg, x >= 0 ? x % 0x100000000 : Number(BigInt(x) & M32), 0);
+  else v.setReg(reg, BigInt(x) & M32); // bigints and anything BigInt() refuses, exactly as before
+}
 
 /** QEMU vmport.c: only 4-byte accesses reach the handler; the port range covers the 4 bytes of `in eax, dx`. */
 const PORT_SPAN = 4;
@@ -93,7 +99,7 @@ export class VmwarePersonality extends Personality {
 
   /** The VMCALL/VMMCALL form: EAX = magic selects it (the router only sends such calls here); EAX gets the result. */
   call(v: VcpuApi, _insn: HypercallInsn): 'handled' {
-    v.setReg('rax', BigInt(this.command(v, 'hypercall')));
+    setLow32(v, GPR.rax, this.command(v, 'hypercall'));
     return 'handled';
   }
 
@@ -102,24 +108,23 @@ export class VmwarePersonality extends Personality {
    * changes; otherwise the command writes its other registers and returns the EAX value.
    */
   private command(v: VcpuApi, via: 'port' | 'hypercall'): number {
-    const eax = Number(v.getReg('rax') & M32);
-    const command = Number(v.getReg('rcx') & 0xffn);
-    const set = (r: 'rbx' | 'rcx', x: number | bigint): void => v.setReg(r, BigInt(x) & M32);
+    const eax = v.getReg32(GPR.rax);
+    const command = v.getReg32(GPR.rcx) & 0xff;
     let out: number | undefined;
     if (eax === VMWARE_HYPERVISOR_MAGIC) {
       switch (command) {
         case VMWARE_CMD.GETVERSION:
-          set('rbx', VMWARE_HYPERVISOR_MAGIC);
-          set('rcx', this.vmxType);
+          setLow32(v, GPR.rbx, VMWARE_HYPERVISOR_MAGIC);
+          setLow32(v, GPR.rcx, this.vmxType);
           out = this.version;
           break;
         case VMWARE_CMD.GETRAMSIZE:
-          set('rbx', VMWARE_GETRAMSIZE_EBX);
+          setLow32(v, GPR.rbx, VMWARE_GETRAMSIZE_EBX);
           out = Math.min(this.ramBytes(), 0xffffffff);
           break;
         case VMWARE_CMD.GETHZ: // TSC Hz in EBX:EAX, APIC bus Hz in ECX (vmport.c vmport_cmd_get_hz)
-          set('rbx', this.tscHz >> 32n);
-          set('rcx', this.apicBusHz);
+          setLow32(v, GPR.rbx, this.tscHz >> 32n);
+          setLow32(v, GPR.rcx, this.apicBusHz);
           out = Number(this.tscHz & M32);
           break;
         default:
