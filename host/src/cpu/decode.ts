@@ -136,13 +136,27 @@ function default64(op: number): boolean {
  * Decode one instruction from `buf[0..avail)` (bytes past `avail` are not fetchable).
  * `mode64`: long mode (64-bit code segment); otherwise 32-bit protected mode.
  */
+// The byte cursor of the instruction being decoded (module state, not closures made per call: decode is hot on
+// first execution, and it never re-enters).
+let p = 0;
+let limit = 0;
+let cur: Uint8Array = new Uint8Array(0);
+
+function need(): number {
+  if (p >= limit) throw p >= MAX_INSN_LEN ? TOO_LONG : new FetchAt(p);
+  return cur[p++]!;
+}
+
+function readN(n: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v += need() * 2 ** (8 * i);
+  return v;
+}
+
 export function decode(buf: Uint8Array, avail: number, mode64: boolean): DecodeResult {
-  let p = 0;
-  const limit = Math.min(avail, MAX_INSN_LEN);
-  const need = (): number => {
-    if (p >= limit) throw p >= MAX_INSN_LEN ? TOO_LONG : new FetchAt(p);
-    return buf[p++]!;
-  };
+  p = 0;
+  limit = Math.min(avail, MAX_INSN_LEN);
+  cur = buf;
   try {
     let rex = 0, rep: 0 | 0xf2 | 0xf3 = 0, lock = false, seg = -1, has66 = false, has67 = false;
     let b = need();
@@ -244,11 +258,6 @@ export function decode(buf: Uint8Array, avail: number, mode64: boolean): DecodeR
     }
     // Group-dependent immediates: F6/F7 /0 and /1 are TEST with an immediate.
     if ((op === 0xf6 || op === 0xf7) && (d.reg & 7) < 2) immKind = op === 0xf6 ? I_B : I_Z;
-    const readN = (n: number): number => {
-      let v = 0;
-      for (let i = 0; i < n; i++) v += need() * 2 ** (8 * i);
-      return v;
-    };
     switch (immKind) {
       case I_B: d.imm = readN(1); d.immSize = 1; break;
       case I_W: d.imm = readN(2); d.immSize = 2; break;

@@ -36,7 +36,7 @@ function routerWith(mmuMode: 'ept' | 'npt' = 'ept'): IoBusRouter {
 
 /** `scale` shrinks every loop (tests run the cases at 0.01 to check they work, not how fast). */
 export function engineCases(scale = 1): BenchCase[] {
-  const N = Math.max(1, Math.round(200_000 * scale));
+  const N = Math.max(1, Math.round(1_000_000 * scale)); // long enough that code warm-up is a small share of a repetition
   return [
     {
       id: 'emu.alu-loop', label: 'guest integer loop (add/xor/dec/jnz)', unit: 'instruction', targetNsPerOp: 10,

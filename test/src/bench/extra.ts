@@ -60,7 +60,7 @@ export function cWorkloadCase(): BenchCase {
 
 /** Calls through the Xen hypercall page (`call page + 17*32`: xen_version), the page written by the MSR write. */
 export function hcpageCase(scale = 1): BenchCase {
-  const N = Math.max(1, Math.round(100_000 * scale));
+  const N = Math.max(1, Math.round(500_000 * scale));
   const PAGE = 0x40000;
   return {
     id: 'emu.hcpage-call', label: 'Xen hypercall-page call (call page+17*32)', unit: 'hypercall', targetNsPerOp: 50,

@@ -98,7 +98,7 @@ const cpuidLoop = (n: number) => loop(n, (a) => a.mov(eax, KVM_CPUID_SIGNATURE).
 
 /** Emulator row for the CPUID exit (leaf 0x40000000 answered by KvmPersonality), the pair of 'kvm.cpuid'. */
 export function cpuidEmuCase(scale = 1): BenchCase {
-  const N = Math.max(1, Math.round(200_000 * scale));
+  const N = Math.max(1, Math.round(1_000_000 * scale));
   return {
     id: 'emu.cpuid', label: 'CPUID exit (cpuid eax=0x40000000, KVM leaves)', unit: 'exit', targetNsPerOp: 50,
     prepare() {
