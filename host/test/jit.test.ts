@@ -249,4 +249,20 @@ describe('compiled blocks', () => {
       { numRuns: 300 },
     );
   });
+
+  it.each([true, false])('match the interpreter on random bytes as code (long mode: %s)', (mode64) => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 96 }), fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 16, maxLength: 16 }),
+        (bytes, regs) => {
+          // The bytes are followed by a back-edge to their start, so whatever decodes loops and gets compiled.
+          const rel = -(bytes.length + 5);
+          const code = Uint8Array.from([...bytes, 0xe9, rel & 0xff, (rel >> 8) & 0xff, (rel >> 16) & 0xff, (rel >>> 24) & 0xff]);
+          const p: Program = { code, regs: regs.map((x, i) => (i === 4 ? 0x1f000n : i % 3 === 0 ? x % BigInt(RAM) : x)), mode64 };
+          const interp = runAll(makeVm(p, 0, 3), [100_000], 3_000);
+          expect(runAll(makeVm(p, 1, 3), [100_000], 3_000)).toEqual(interp);
+          for (const s of interp) expect((s as { exit: string }).exit).not.toMatch(/internal error/);
+        }),
+      { numRuns: 300 },
+    );
+  });
 });

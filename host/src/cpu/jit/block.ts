@@ -67,12 +67,18 @@ type Factory = (...args: unknown[]) => BlockFn;
  * running a known guest starts warm. Bounded: cleared when full.
  */
 const factories = new Map<string, Factory>();
-const MAX_FACTORIES = 8192;
+/** Bound on the cached source text (V8 keeps bytecode and feedback per cached factory, several times this). */
+const MAX_CACHED_SOURCE = 4 * 1024 * 1024;
+let cachedSource = 0;
 
 function factoryFor(src: string, names: readonly string[]): Factory {
   let f = factories.get(src);
   if (f === undefined) {
-    if (factories.size >= MAX_FACTORIES) factories.clear();
+    if (cachedSource + src.length > MAX_CACHED_SOURCE) {
+      factories.clear();
+      cachedSource = 0;
+    }
+    cachedSource += src.length;
     // eslint-disable-next-line @typescript-eslint/no-implied-eval
     f = new Function('PAR', ...names, src) as Factory;
     factories.set(src, f);

@@ -66,18 +66,17 @@ export class Gen {
   }
 
   /**
-   * Emit `ea = <linear address of d's memory operand>;` with the exact fallback (eaLinear: FS/GS bases,
-   * non-canonical faults) off the fast path. False when the form is not inlined (the caller uses the closure).
+   * Emit `ea = <linear address of d's memory operand>;`: inline for the common forms, with the exact
+   * computation (eaLinear: FS/GS bases, 32-bit addressing, non-canonical faults) off the fast path.
    */
-  ea(d: Decoded): boolean {
+  ea(d: Decoded): void {
     this.fallible();
     const fsgs = d.seg === SEG_FS || d.seg === SEG_GS;
     if (d.ripRel) {
-      if (!this.mode64 || d.asz !== 8 || fsgs) return false;
       const a = this.next + d.disp;
-      if (a < 0 || a >= CANON) return false;
-      this.line(`ea = ${a};`);
-      return true;
+      if (this.mode64 && d.asz === 8 && !fsgs && a >= 0 && a < CANON) this.line(`ea = ${a};`);
+      else this.line(`c.nextIp = ${this.next}; ea = ${this.k(eaLinear(d))}(c);`); // RIP-relative: from the next RIP
+      return;
     }
     if (this.mode64 && d.asz === 8 && !fsgs) {
       const terms: string[] = [];
@@ -87,7 +86,7 @@ export class Gen {
       // Every term is non-negative except disp (> -2^31): a sum in [0, 2^47) is exact and needs no wrap.
       this.line(`ea = ${terms.join(' + ')};`);
       this.line(`if (ea < 0 || ea >= ${CANON}) ea = ${this.k(eaLinear(d))}(c);`);
-      return true;
+      return;
     }
     if (!this.mode64 && d.asz === 4 && !fsgs) {
       const terms: string[] = [];
@@ -95,10 +94,9 @@ export class Gen {
       if (d.index >= 0) terms.push(`L[${d.index}] * ${d.scale}`);
       terms.push(String(d.disp));
       this.line(`ea = (${terms.join(' + ')}) >>> 0;`);
-      return true;
+      return;
     }
     this.line(`ea = ${this.k(eaLinear(d))}(c);`);
-    return true;
   }
 
   /** `x = c.rd(ea, size)` (and `xh = c.vh` for 8 bytes; `xh = 0` otherwise when `withHi`). */
