@@ -104,6 +104,14 @@ function program(seed: number, mode64: boolean): Program {
     // NOP; RET subroutine and jump over it.
     if (r() % 10 === 0) body.push(0xbb, ...le32(CODE + body.length + 7), 0xff, 0xe3);
     if (r() % 10 === 0) body.push(0xbb, ...le32(CODE + body.length + 9), 0xff, 0xd3, 0xeb, 0x02, 0x90, 0xc3);
+    // ... and through memory: store the target at COUNTER + 8, then jmp/call [COUNTER + 8] (SIB, no base).
+    if (r() % 10 === 0) {
+      const call = r() % 2 === 0;
+      const at = CODE + body.length + 11 + 7 + (call ? 2 : 0); // after the 11-byte MOV and the 7-byte branch
+      body.push(0xc7, 0x04, 0x25, ...le32(COUNTER + 8), ...le32(at));
+      body.push(0xff, call ? 0x14 : 0x24, 0x25, ...le32(COUNTER + 8));
+      if (call) body.push(0xeb, 0x02, 0x90, 0xc3);
+    }
     const x = insn(r, mode64);
     body.push(...x);
     const skip = (x[0]! >= 0x70 && x[0]! <= 0x7f) || x[0] === 0xeb || x[0] === 0xe8;
@@ -162,7 +170,7 @@ function runAll(vm: Vm, slices: readonly number[], cap = 20_000): unknown[] {
   const start = icount();
   for (let i = 0; ; i++) {
     const want = Math.min(slices[i % slices.length]!, cap - (icount() - start));
-    if (want <= 0) {
+    if (want <= 0 || seen.length >= 2_000) { // an instruction that keeps asking for answers: stop there too
       seen.push({ cap: true, ...(state(vm, { kind: 'Hlt', vcpu: 0, rip: v.rip }, true) as object) });
       return seen;
     }

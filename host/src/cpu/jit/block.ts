@@ -119,7 +119,7 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
     const next = mode64 ? a + insn.len : (a + insn.len) % TWO32;
     const plan = planInsn(d, next, mode64);
     const op = d.op;
-    const fallible = plan === undefined || d.mem || (op >= 0x50 && op <= 0x5f) || op === 0xe8 || op === 0xc3 || op === 0xc2;
+    const fallible = plan === undefined || d.mem || (op >= 0x50 && op <= 0x5f) || op === 0xe8 || op === 0xc3 || op === 0xc2 || (op === 0xff && ((d.reg & 7) === 2 || (d.reg & 7) === 4));
     items.push({ insn, ip: a, next, plan, fallible });
     seen.add(a);
     for (const p of pageOf(a, insn.len)) pages.add(p);
@@ -146,6 +146,11 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
       predicted.set(items.length - 1, back);
       if (back === ip || seen.has(back)) break;
       a = back;
+    } else if (end.kind === 'ind' && insn.targetIp !== undefined) {
+      predicted.set(items.length - 1, insn.targetIp);
+      if (end.call) calls.push(next);
+      if (insn.targetIp === ip || seen.has(insn.targetIp)) break;
+      a = insn.targetIp;
     } else break;
   }
   const inlined = items.filter((x) => x.plan !== undefined).length;
@@ -205,7 +210,7 @@ export function buildBlock(ip: number, mode64: boolean, fetch: (ip: number) => C
       // Followed inside the trace unless it is the last item (back to the start or into the trace).
       if (isLast) { g.line(goTo(end.target, i + 1)); open = false; }
       else if (g.touched) g.line(`if (${B}.dead || c.exit !== undefined) { ${g.leave(end.target, i + 1)} }`);
-    } else if (end.kind === 'ret') {
+    } else if (end.kind === 'ret' || end.kind === 'ind') {
       const p = predicted.get(i);
       if (p === undefined) { g.line(g.leave('t', i + 1)); open = false; return; }
       g.line(`if (t !== ${p} || ${B}.dead || c.exit !== undefined) { ${g.leave('t', i + 1)} }`);

@@ -20,6 +20,8 @@ export type End =
   | { kind: 'jmp'; target: number }
   /** RET: the target (in local `t`) comes off the stack; block.ts may predict it from a call it followed. */
   | { kind: 'ret' }
+  /** Indirect JMP/CALL (FF /4, FF /2): the target is in local `t`; block.ts predicts it from the last one seen. */
+  | { kind: 'ind'; call: boolean }
   /** A closure that set c.nextIp itself (indirect branches, ...). */
   | { kind: 'dyn' };
 
@@ -120,6 +122,7 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
     };
   }
   if ((op === 0xc3 || op === 0xc2) && osz === (mode64 ? 8 : 4)) return retPlan(osz, op === 0xc2 ? d.imm : 0);
+  if (op === 0xff && ((d.reg & 7) === 2 || (d.reg & 7) === 4) && !d.has66) return indirectPlan(d, next, mode64);
   if (op === 0x90 && (d.rex & 1) === 0) return { use: 0, def: 0, emit() {} }; // NOP, PAUSE
   if (d.rep !== 0) return undefined; // other REP-prefixed forms: closures
   if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef)) return inOutPlan(d);
@@ -279,6 +282,27 @@ function retPlan(osz: 4 | 8, imm: number): Plan {
       if (osz === 8) g.line(`if (vh >>> 15 !== 0) ${g.k(jumpTo)}(c, v, vh, 8);`); // throws: non-canonical
       g.line(osz === 8 ? `t = vh * ${TWO32} + v;` : 't = v;');
       g.line(`${g.k(addRsp)}(c, ${osz + imm});`);
+    },
+  };
+}
+
+/**
+ * CALL/JMP r/m (FF /2, FF /4; ops-flow.ts callInd/jmpInd): 64-bit targets in long mode, a non-canonical one
+ * faults before anything is pushed (jumpTo). Leaves the target in `t`.
+ */
+function indirectPlan(d: Decoded, next: number, mode64: boolean): Plan {
+  const call = (d.reg & 7) === 2;
+  const size = mode64 ? 8 : 4;
+  return {
+    use: 0, def: 0, end: { kind: 'ind', call },
+    emit(g) {
+      g.fallible();
+      if (d.mem) { g.ea(d); g.load('v', size, false); } else g.line(size === 8 ? `v = L[${d.rm}]; vh = H[${d.rm}];` : `v = L[${d.rm}];`);
+      if (size === 8) {
+        g.line(`if (vh >>> 15 !== 0) ${g.k(jumpTo)}(c, v, vh, 8);`); // throws: non-canonical
+        g.line(`t = vh * ${TWO32} + v;`);
+      } else g.line('t = v;');
+      if (call) g.line(`${g.k(push)}(c, ${size}, ${next % TWO32}, ${Math.floor(next / TWO32)});`);
     },
   };
 }
