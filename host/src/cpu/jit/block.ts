@@ -1,9 +1,11 @@
-// Compiled basic blocks: a straight run of decoded instructions (up to a branch) turned into one JS function.
-// Hot instructions are inlined from templates.ts with the status flags computed only where a later reader,
-// a block exit or a possible fault needs them; the rest call their cached closures. A block whose branch
-// returns to its own start loops inside the function while the instruction budget lasts. Invalidation: the
-// decode cache drops a block (dead = true) when any page its bytes come from is written; a block that writes
-// memory re-checks `dead` after the store and leaves at the next instruction (self-modifying code).
+// Compiled blocks: a trace of decoded instructions from a hot block head turned into one JS function. The
+// trace runs past conditional branches (the taken side leaves), follows direct JMP/CALL, and follows RET and
+// indirect branches to a predicted target (checked at run time). Instructions are inlined from templates.ts
+// with the status flags computed only where a later reader, a block exit or a possible fault needs them; the
+// rest call their cached closures. A branch back to the trace's start loops inside the function while the
+// instruction budget lasts. Invalidation: the decode cache drops a block (dead = true) when any page its
+// bytes come from is written; a block that writes memory re-checks `dead` after the store and leaves at the
+// next instruction (self-modifying code).
 import type { CachedInsn } from '../cache.js';
 import type { Decoded } from '../decode.js';
 import { PARITY, STATUS } from '../alu.js';

@@ -1,39 +1,19 @@
 // Inline templates for the instructions gcc code spends its time in: MOV/MOVZX/MOVSX/LEA, the ALU group,
-// TEST/INC/DEC/NEG/NOT, shifts by an immediate, CMOVcc/SETcc, PUSH/POP, and the direct branches. Each
-// template computes exactly what the closure of the same instruction (compile.ts) computes; everything else
-// runs that closure (see block.ts). Only 32- and 64-bit operand sizes are inlined.
+// TEST/INC/DEC/NEG/NOT, shifts by an immediate, CMOVcc/SETcc (branches, stack and port I/O: templates-flow.ts).
+// Each template computes exactly what the closure of the same instruction (compile.ts) computes; everything
+// else runs that closure (see block.ts). Only 32- and 64-bit operand sizes are inlined (and byte MOVs).
 import type { Decoded } from '../decode.js';
 import { reg8 } from '../operands.js';
-import { addRsp, jumpTo, peek, push } from '../ops-flow.js';
-import { ioAllowed } from '../ops-string.js';
 import { STATUS } from '../alu.js';
 import { aluStmt, condExpr, condUses, flagsStmt, INC_DEC_DEFS, type AluKind } from './flags.js';
 import type { Gen } from './gen.js';
+import { byteReg, immSigned, setByteReg, writeReg, type Plan } from './plan.js';
+import { planFlow } from './templates-flow.js';
+
+export type { End, Plan } from './plan.js';
 
 const TWO32 = 4294967296;
-const CANON = 2 ** 47;
 const SHIFT_DEFS = STATUS;
-
-/** How a block ends at an instruction. */
-export type End =
-  | { kind: 'jcc'; cc: number; target: number }
-  | { kind: 'jmp'; target: number }
-  /** RET: the target (in local `t`) comes off the stack; block.ts may predict it from a call it followed. */
-  | { kind: 'ret' }
-  /** Indirect JMP/CALL (FF /4, FF /2): the target is in local `t`; block.ts predicts it from the last one seen. */
-  | { kind: 'ind'; call: boolean }
-  /** A closure that set c.nextIp itself (indirect branches, ...). */
-  | { kind: 'dyn' };
-
-export interface Plan {
-  /** Status flags read. */
-  readonly use: number;
-  /** Status flags written in full. */
-  readonly def: number;
-  /** Emit the instruction; flags in `live` must be exact after it. */
-  emit(g: Gen, live: number): void;
-  readonly end?: End;
-}
 
 /** Group-1 kinds the templates inline (ADC/SBB run their closures). */
 const ALU_KIND: readonly (AluKind | undefined)[] = ['add', 'or', undefined, undefined, 'and', 'sub', 'xor', 'sub'];
@@ -44,10 +24,6 @@ function readLoc(g: Gen, x: 'a' | 'b', loc: Loc, size: 4 | 8): void {
   if (loc === 'mem') g.load(x, size, size === 8);
   else if ('reg' in loc) g.line(size === 8 ? `${x} = L[${loc.reg}]; ${x}h = H[${loc.reg}];` : `${x} = L[${loc.reg}];`);
   else g.line(size === 8 ? `${x} = ${loc.imm}; ${x}h = ${loc.hi};` : `${x} = ${loc.imm};`);
-}
-
-function writeReg(g: Gen, n: number, size: 4 | 8, lo: string, hi: string): void {
-  g.line(`L[${n}] = ${lo}; H[${n}] = ${size === 8 ? hi : '0'};`);
 }
 
 /** a OP b -> dst (unless `store` is false), flags as `def` limited to what is live. */
@@ -72,23 +48,9 @@ function immParts(v: number, size: 4 | 8): { imm: number; hi: number } {
   return { imm: v >>> 0, hi: size === 8 && v < 0 ? 0xffffffff : 0 };
 }
 
-function immSigned(d: Decoded): number {
-  if (d.immSize === 1) return (d.imm << 24) >> 24;
-  if (d.immSize === 2) return (d.imm << 16) >> 16;
-  return d.imm | 0;
-}
-
 /** r/m operand (reg or memory) at an inlined size. */
 function rm(d: Decoded): Loc {
   return d.mem ? 'mem' : { reg: d.rm };
-}
-
-/** Branch target of a relative branch, or undefined when it is not a plain in-range address. */
-function relTarget(d: Decoded, next: number, mode64: boolean): number | undefined {
-  const t = next + immSigned(d);
-  if (d.osz === 2) return undefined;
-  if (mode64) return t >= 0 && t < CANON ? t : undefined;
-  return ((t % TWO32) + TWO32) % TWO32;
 }
 
 /** The plan for `d` at `ip` (next = following address), or undefined to run its closure. */
@@ -99,33 +61,10 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
   const wide = osz === 4 || osz === 8;
   const size = osz as 4 | 8;
 
-  // ---- direct branches ----
-  if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
-    const target = relTarget(d, next, mode64);
-    if (target === undefined) return undefined;
-    return { use: condUses(op & 15), def: 0, emit() {}, end: { kind: 'jcc', cc: op & 15, target } };
-  }
-  if (op === 0xe9 || op === 0xeb) {
-    const target = relTarget(d, next, mode64);
-    if (target === undefined) return undefined;
-    return { use: 0, def: 0, emit() {}, end: { kind: 'jmp', target } };
-  }
-  if (op === 0xe8) {
-    const target = relTarget(d, next, mode64);
-    if (target === undefined || (mode64 && osz !== 8) || (!mode64 && osz !== 4)) return undefined;
-    return {
-      use: 0, def: 0, end: { kind: 'jmp', target },
-      emit(g) {
-        g.fallible();
-        g.line(`${g.k(push)}(c, ${osz}, ${next % TWO32}, ${Math.floor(next / TWO32)});`);
-      },
-    };
-  }
-  if ((op === 0xc3 || op === 0xc2) && osz === (mode64 ? 8 : 4)) return retPlan(osz, op === 0xc2 ? d.imm : 0);
-  if (op === 0xff && ((d.reg & 7) === 2 || (d.reg & 7) === 4) && !d.has66) return indirectPlan(d, next, mode64);
+  const flow = planFlow(d, next, mode64);
+  if (flow !== null) return flow;
   if (op === 0x90 && (d.rex & 1) === 0) return { use: 0, def: 0, emit() {} }; // NOP, PAUSE
   if (d.rep !== 0) return undefined; // other REP-prefixed forms: closures
-  if ((op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef)) return inOutPlan(d);
   if (op === 0x88 || op === 0x8a || (op === 0xc6 && (d.reg & 7) === 0)) return movBytePlan(d);
   if (!wide) return undefined; // 16-bit operands: closures
   if (op === 0x98) return { use: 0, def: 0, emit(g) { g.line(size === 8 ? 'H[0] = L[0] >>> 31 !== 0 ? 4294967295 : 0;' : 'L[0] = ((L[0] << 16) >> 16) >>> 0; H[0] = 0;'); } };
@@ -192,62 +131,8 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
     return shiftPlan((d.reg & 7) === 6 ? 4 : d.reg & 7, size, d.rm, n);
   }
 
-  // ---- stack ----
-  if (op >= 0x50 && op <= 0x57 && osz === (mode64 ? 8 : 4)) {
-    const r = (op & 7) | ((d.rex & 1) << 3);
-    return {
-      use: 0, def: 0,
-      emit(g) { g.fallible(); g.line(`${g.k(push)}(c, ${osz}, L[${r}], ${osz === 8 ? `H[${r}]` : '0'});`); },
-    };
-  }
-  if (op >= 0x58 && op <= 0x5f && osz === (mode64 ? 8 : 4)) {
-    const r = (op & 7) | ((d.rex & 1) << 3);
-    return {
-      use: 0, def: 0,
-      emit(g) {
-        g.fallible();
-        g.line(`v = ${g.k(peek)}(c, ${osz}); vh = c.vh; ${g.k(addRsp)}(c, ${osz});`);
-        writeReg(g, r, size, 'v', 'vh');
-      },
-    };
-  }
   if (op === 0x11f) return { use: 0, def: 0, emit() {} }; // NOP r/m
   return undefined;
-}
-
-/**
- * IN/OUT with an imm8 or DX port (ops-string.ts inOut): CPL > IOPL faults (ioAllowed); the router answers, or
- * the access becomes an exit (OUT: trap-like, IN: waits for completeIoIn and re-executes).
- */
-function inOutPlan(d: Decoded): Plan {
-  const op = d.op;
-  const size = (op & 1) === 0 ? 1 : d.osz === 2 ? 2 : 4;
-  const port = op < 0xe8 ? String(d.imm & 0xff) : '(L[2] & 65535)';
-  const isIn = (op & 2) === 0;
-  return {
-    use: 0, def: 0,
-    emit(g) {
-      g.fallible();
-      g.line(`if (c.cpl > ((fl >>> 12) & 3)) ${g.k(ioAllowed)}(c, '${isIn ? 'IN' : 'OUT'}');`);
-      if (!isIn) {
-        g.line(`c.pioWrite(${port}, ${size}, ${size === 1 ? 'L[0] & 255' : size === 2 ? 'L[0] & 65535' : 'L[0]'});`);
-        return;
-      }
-      g.line(`v = c.pioRead(${port}, ${size});`);
-      if (size === 1) setByteReg(g, 0, 'v');
-      else if (size === 2) g.line('L[0] = (L[0] & 0xffff0000) | v;');
-      else g.line('L[0] = v; H[0] = 0;');
-    },
-  };
-}
-
-/** Value of byte register n (16..19 = AH CH DH BH). */
-function byteReg(n: number): string {
-  return n < 16 ? `(L[${n}] & 255)` : `((L[${n - 16}] >>> 8) & 255)`;
-}
-
-function setByteReg(g: Gen, n: number, v: string): void {
-  g.line(n < 16 ? `L[${n}] = (L[${n}] & 0xffffff00) | ${v};` : `L[${n - 16}] = (L[${n - 16}] & 0xffff00ff) | (${v} << 8);`);
 }
 
 /** MOV r/m8, r8 (88), MOV r8, r/m8 (8A), MOV r/m8, imm8 (C6 /0). */
@@ -265,44 +150,6 @@ function movBytePlan(d: Decoded): Plan {
       }
       if (d.mem) { g.ea(d); g.load('v', 1, false); setByteReg(g, reg, 'v'); }
       else setByteReg(g, reg, byteReg(rmr));
-    },
-  };
-}
-
-/**
- * RET / RET imm16 (ops-flow.ts ret): the return address is read, a non-canonical one faults before RSP moves
- * (jumpTo), then RSP += size + imm. Leaves the target in `t`.
- */
-function retPlan(osz: 4 | 8, imm: number): Plan {
-  return {
-    use: 0, def: 0, end: { kind: 'ret' },
-    emit(g) {
-      g.fallible();
-      g.line(`v = ${g.k(peek)}(c, ${osz}); vh = c.vh;`);
-      if (osz === 8) g.line(`if (vh >>> 15 !== 0) ${g.k(jumpTo)}(c, v, vh, 8);`); // throws: non-canonical
-      g.line(osz === 8 ? `t = vh * ${TWO32} + v;` : 't = v;');
-      g.line(`${g.k(addRsp)}(c, ${osz + imm});`);
-    },
-  };
-}
-
-/**
- * CALL/JMP r/m (FF /2, FF /4; ops-flow.ts callInd/jmpInd): 64-bit targets in long mode, a non-canonical one
- * faults before anything is pushed (jumpTo). Leaves the target in `t`.
- */
-function indirectPlan(d: Decoded, next: number, mode64: boolean): Plan {
-  const call = (d.reg & 7) === 2;
-  const size = mode64 ? 8 : 4;
-  return {
-    use: 0, def: 0, end: { kind: 'ind', call },
-    emit(g) {
-      g.fallible();
-      if (d.mem) { g.ea(d); g.load('v', size, false); } else g.line(size === 8 ? `v = L[${d.rm}]; vh = H[${d.rm}];` : `v = L[${d.rm}];`);
-      if (size === 8) {
-        g.line(`if (vh >>> 15 !== 0) ${g.k(jumpTo)}(c, v, vh, 8);`); // throws: non-canonical
-        g.line(`t = vh * ${TWO32} + v;`);
-      } else g.line('t = v;');
-      if (call) g.line(`${g.k(push)}(c, ${size}, ${next % TWO32}, ${Math.floor(next / TWO32)});`);
     },
   };
 }
