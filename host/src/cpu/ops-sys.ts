@@ -40,10 +40,12 @@ export function cpuid(): Exec {
       } else r = defaultCpuid(c.vendor, leaf, sub, c.env.hooks !== undefined);
     }
     if (r === undefined) return c.needCompletion({ kind: 'Cpuid', vcpu: c.id, rip: BigInt(c.curIp), leaf, subleaf: sub });
-    c.setR(0, 4, r.eax >>> 0, 0);
-    c.setR(3, 4, r.ebx >>> 0, 0);
-    c.setR(1, 4, r.ecx >>> 0, 0);
-    c.setR(2, 4, r.edx >>> 0, 0);
+    // 32-bit results zero-extend (SDM "CPUID": the upper halves of RAX/RBX/RCX/RDX are cleared).
+    const lo = c.lo, hi = c.hi;
+    lo[0] = r.eax; hi[0] = 0;
+    lo[3] = r.ebx; hi[3] = 0;
+    lo[1] = r.ecx; hi[1] = 0;
+    lo[2] = r.edx; hi[2] = 0;
   };
 }
 
