@@ -105,10 +105,13 @@ export class CpuState {
   // ---- addresses ----
   /** Linear address of a 64-bit (lo, hi) effective address; faults on non-canonical (#GP, or #SS for stack). */
   addr64(lo: number, hi: number, stack: boolean): number {
-    const t = hi >>> 15;
-    if (t === 0) return hi * TWO32 + lo;
+    if (hi >>> 15 === 0) return hi * TWO32 + lo;
+    return this.addr64Fault(lo, hi, stack); // kept out of line so the hot part inlines into callers
+  }
+
+  private addr64Fault(lo: number, hi: number, stack: boolean): never {
     const a = (BigInt(hi) << 32n) | BigInt(lo);
-    if (t === 0x1ffff) throw new Fault(14, `no guest-physical memory at 0x${a.toString(16)} (identity mapping)`, 0, a);
+    if (hi >>> 15 === 0x1ffff) throw new Fault(14, `no guest-physical memory at 0x${a.toString(16)} (identity mapping)`, 0, a);
     throw new Fault(stack ? 12 : 13, `non-canonical address 0x${a.toString(16)}`, 0, a);
   }
 
