@@ -10,20 +10,16 @@ import { Vm } from '../src/vm.js';
 import { describeExit, type Exit } from '../src/exits.js';
 import { DecodeCache } from '../src/cpu/cache.js';
 import { FakeRouter } from './cpu-util-router.js';
+import { Rng } from './native/rng.js';
 
 const RAM = 0x20000;
 const CODE = 0x1000;
 const COUNTER = 0x800;
 
-/** xorshift32: the generator behind each random program (fast-check supplies the seed and shrinks it). */
+/** The generator behind each random program (fast-check supplies the seed and shrinks it). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s;
-  };
+  const g = new Rng(seed);
+  return () => g.u32();
 }
 
 /** ModRM (+ SIB + displacement) with a random addressing form; `regOnly` forces mod = 3. */

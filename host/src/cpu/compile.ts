@@ -4,7 +4,7 @@ import type { Exec } from './cache.js';
 import type { Decoded } from './decode.js';
 import type { Vcpu } from './vcpu.js';
 import {
-  eaLinear, eaRaw, immOpr, immSigned, memOpr, reg8, regField, regOpr, rmOpr, type Opr,
+  eaLinear, eaRaw, immOpr, immParts, immSigned, memOpr, reg8, regField, regOpr, rmOpr, type Opr,
 } from './operands.js';
 import { aluBin, aluBinReg, cmpxchg, incDec, negOp, notOp, testOp, xadd } from './ops-alu.js';
 import { shiftOp, shldShrd } from './ops-shift.js';
@@ -284,12 +284,6 @@ function rmReg(d: Decoded, size: number): number {
 
 function fieldReg(d: Decoded, size: number): number {
   return size === 1 ? reg8(d, d.reg) : d.reg;
-}
-
-/** An immediate (sign-extended JS int) as (lo, hi) at operand `size`. */
-function immParts(v: number, size: number): [number, number] {
-  const lo = size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v >>> 0;
-  return [lo, size === 8 && v < 0 ? 0xffffffff : 0];
 }
 
 /** MOV of 32/64 bits between a register and a register or memory, without operand objects (hot path). */

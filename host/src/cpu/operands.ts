@@ -116,9 +116,14 @@ export function regField(d: Decoded, size: number): Opr {
 }
 
 /** Immediate `v` (already sign-extended to a JS int) presented at operand `size`. */
-export function immOpr(v: number, size: number): Opr {
+/** An immediate (sign-extended JS int) as (lo, hi) halves at operand `size`. */
+export function immParts(v: number, size: number): [number, number] {
   const lo = size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v >>> 0;
-  const hi = size === 8 && v < 0 ? 0xffffffff : 0;
+  return [lo, size === 8 && v < 0 ? 0xffffffff : 0];
+}
+
+export function immOpr(v: number, size: number): Opr {
+  const [lo, hi] = immParts(v, size);
   return {
     rd: (c) => { c.vh = hi; return lo; },
     wr: () => { throw new Error('write to an immediate operand'); },

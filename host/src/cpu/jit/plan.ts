@@ -1,5 +1,4 @@
 // What a template is (the Plan block.ts compiles) and the register helpers every template uses.
-import type { Decoded } from '../decode.js';
 import type { Gen } from './gen.js';
 
 /** How a block ends at an instruction. */
@@ -24,13 +23,6 @@ export interface Plan {
 /** Write a 32-bit (zero-extending) or 64-bit register from JS expressions for the halves. */
 export function writeReg(g: Gen, n: number, size: 4 | 8, lo: string, hi: string): void {
   g.line(`L[${n}] = ${lo}; H[${n}] = ${size === 8 ? hi : '0'};`);
-}
-
-/** Sign-extend the decoded immediate from its encoded size. */
-export function immSigned(d: Decoded): number {
-  if (d.immSize === 1) return (d.imm << 24) >> 24;
-  if (d.immSize === 2) return (d.imm << 16) >> 16;
-  return d.imm | 0;
 }
 
 /** Value of byte register n (16..19 = AH CH DH BH). */

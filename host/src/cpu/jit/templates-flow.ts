@@ -4,7 +4,8 @@ import type { Decoded } from '../decode.js';
 import { addRsp, jumpTo, peek, push } from '../ops-flow.js';
 import { ioAllowed } from '../ops-string.js';
 import { condUses } from './flags.js';
-import { immSigned, setByteReg, writeReg, type Plan } from './plan.js';
+import { immSigned } from '../operands.js';
+import { setByteReg, writeReg, type Plan } from './plan.js';
 
 const TWO32 = 4294967296;
 const CANON = 2 ** 47;

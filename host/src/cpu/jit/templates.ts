@@ -3,11 +3,11 @@
 // Each template computes exactly what the closure of the same instruction (compile.ts) computes; everything
 // else runs that closure (see block.ts). Only 32- and 64-bit operand sizes are inlined (and byte MOVs).
 import type { Decoded } from '../decode.js';
-import { reg8 } from '../operands.js';
+import { immParts, immSigned, reg8 } from '../operands.js';
 import { STATUS } from '../alu.js';
 import { aluStmt, condExpr, condUses, flagsStmt, INC_DEC_DEFS, type AluKind } from './flags.js';
 import type { Gen } from './gen.js';
-import { byteReg, immSigned, setByteReg, writeReg, type Plan } from './plan.js';
+import { byteReg, setByteReg, writeReg, type Plan } from './plan.js';
 import { planFlow } from './templates-flow.js';
 
 export type { End, Plan } from './plan.js';
@@ -44,8 +44,10 @@ function aluPlan(kind: AluKind, size: 4 | 8, dst: Loc, src: Loc, store: boolean,
   };
 }
 
-function immParts(v: number, size: 4 | 8): { imm: number; hi: number } {
-  return { imm: v >>> 0, hi: size === 8 && v < 0 ? 0xffffffff : 0 };
+/** The instruction's immediate, sign-extended to the operand size, as a Loc. */
+function immLoc(d: Decoded, size: 4 | 8): { imm: number; hi: number } {
+  const [imm, hi] = immParts(immSigned(d), size);
+  return { imm, hi };
 }
 
 /** r/m operand (reg or memory) at an inlined size. */
@@ -83,20 +85,20 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
     switch (op & 7) {
       case 1: return aluPlan(kind, size, rm(d), { reg: d.reg }, store, d);
       case 3: return aluPlan(kind, size, { reg: d.reg }, rm(d), store, d);
-      case 5: return aluPlan(kind, size, { reg: 0 }, immParts(immSigned(d), size), store, d);
+      case 5: return aluPlan(kind, size, { reg: 0 }, immLoc(d, size), store, d);
       default: return undefined;
     }
   }
   if (op === 0x81 || op === 0x83) {
     const kind = ALU_KIND[d.reg & 7];
     if (kind === undefined) return undefined;
-    return aluPlan(kind, size, rm(d), immParts(immSigned(d), size), (d.reg & 7) !== 7, d);
+    return aluPlan(kind, size, rm(d), immLoc(d, size), (d.reg & 7) !== 7, d);
   }
   if (op === 0x85) return aluPlan('and', size, rm(d), { reg: d.reg }, false, d);
-  if (op === 0xa9) return aluPlan('and', size, { reg: 0 }, immParts(immSigned(d), size), false, d);
+  if (op === 0xa9) return aluPlan('and', size, { reg: 0 }, immLoc(d, size), false, d);
   if (op === 0xf7) {
     const k = d.reg & 7;
-    if (k < 2) return aluPlan('and', size, rm(d), immParts(immSigned(d), size), false, d);
+    if (k < 2) return aluPlan('and', size, rm(d), immLoc(d, size), false, d);
     if (k === 2) return notPlan(d, size);
     if (k === 3) return negPlan(d, size);
     return undefined;
@@ -111,7 +113,7 @@ export function planInsn(d: Decoded, next: number, mode64: boolean): Plan | unde
     return { use: 0, def: 0, emit(g) { writeReg(g, r, size, String(d.imm >>> 0), String(d.immHi >>> 0)); } };
   }
   if (op === 0xc7 && (d.reg & 7) === 0) {
-    const { imm, hi } = immParts(immSigned(d), size);
+    const { imm, hi } = immLoc(d, size);
     return {
       use: 0, def: 0,
       emit(g) {
